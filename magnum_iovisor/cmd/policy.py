@@ -1,0 +1,67 @@
+"""``iovisor-policy``: look at and change the policy on this host."""
+
+import os
+import sys
+
+from cliff import app
+from cliff import commandmanager
+from oslo_config import cfg
+
+from magnum_iovisor import config
+from magnum_iovisor import dataplane
+
+
+class PolicyApp(app.App):
+    def __init__(self):
+        super().__init__(
+            description=__doc__,
+            version='magnum-iovisor',
+            command_manager=commandmanager.CommandManager(
+                'iovisor.policy.commands'),
+            deferred_help=True)
+        self._dataplane = None
+
+    def build_option_parser(self, description, version, argparse_kwargs=None):
+        parser = super().build_option_parser(description, version,
+                                             argparse_kwargs)
+        parser.add_argument(
+            '--config-file', default=None,
+            help='oslo.config file (default: %s when it exists)'
+                 % config.DEFAULT_CONFIG_FILE)
+        parser.add_argument(
+            '--pin-dir', default=None,
+            help='bpffs directory of the pinned maps (overrides [dataplane] '
+                 'pin_dir)')
+        return parser
+
+    def load_config(self):
+        conf = cfg.ConfigOpts()
+        config.register_opts(conf)
+        path = self.options.config_file
+        if path is None and os.path.exists(config.DEFAULT_CONFIG_FILE):
+            path = config.DEFAULT_CONFIG_FILE
+        conf(['--config-file', path] if path else [],
+             project='magnum-iovisor', default_config_files=[])
+        if self.options.pin_dir:
+            conf.set_override('pin_dir', self.options.pin_dir, 'dataplane')
+        return conf
+
+    @property
+    def dataplane(self):
+        """Opened on first use, so that --help needs no bpffs."""
+        if self._dataplane is None:
+            self._dataplane = dataplane.Dataplane(self.load_config().dataplane)
+        return self._dataplane
+
+    def clean_up(self, cmd, result, err):
+        if self._dataplane is not None:
+            self._dataplane.close()
+            self._dataplane = None
+
+
+def main(argv=None):
+    return PolicyApp().run(sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

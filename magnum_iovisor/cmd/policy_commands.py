@@ -1,0 +1,230 @@
+"""The subcommands of ``iovisor-policy``."""
+
+import json
+import signal
+import sys
+import time
+
+from cliff import command
+from cliff import lister
+
+from magnum_iovisor import policy
+
+
+def group(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError('group %r is not an integer' % text)
+    return policy.check_group(value, 'group')
+
+
+def add_pair(parser):
+    parser.add_argument('src', type=group, help='source group (0..65535)')
+    parser.add_argument('dst', type=group,
+                        help='destination group (0..65535)')
+    return parser
+
+
+class Show(lister.Lister):
+    """Rules with their counters, then the pairs denied for lack of one."""
+
+    def take_action(self, args):
+        dp = self.app.dataplane
+        rows = [(r.src, r.dst, r.action.value, packets, nbytes)
+                for r, packets, nbytes in dp.rules()]
+        rows += [(src, dst, 'no rule', packets, nbytes)
+                 for src, dst, packets, nbytes in dp.denied()]
+        return ('Source', 'Destination', 'Action', 'Packets', 'Bytes'), rows
+
+
+class _SetRule(command.Command):
+    action = None
+
+    def get_parser(self, prog_name):
+        return add_pair(super().get_parser(prog_name))
+
+    def take_action(self, args):
+        self.app.dataplane.set_rule(args.src, args.dst, self.action)
+
+
+class Allow(_SetRule):
+    """Allow traffic from group SRC to group DST."""
+    action = policy.Action.ALLOW
+
+
+class Deny(_SetRule):
+    """Deny traffic from group SRC to group DST, counting it as a rule."""
+    action = policy.Action.DENY
+
+
+class Remove(command.Command):
+    """Remove the rule for SRC -> DST (the pair is then denied by default)."""
+
+    def get_parser(self, prog_name):
+        return add_pair(super().get_parser(prog_name))
+
+    def take_action(self, args):
+        if not self.app.dataplane.remove_rule(args.src, args.dst):
+            raise LookupError('no rule for %d>%d' % (args.src, args.dst))
+
+
+class Load(command.Command):
+    """Replace the whole policy with a file's (all or nothing)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('file', help='policy file, or - for stdin')
+        parser.add_argument('--format', choices=policy.FORMATS,
+                            help='default: from the file name or content')
+        return parser
+
+    def take_action(self, args):
+        if args.file == '-':
+            text, name = sys.stdin.read(), None
+        else:
+            with open(args.file) as source:
+                text, name = source.read(), args.file
+        try:
+            new = policy.parse(text, args.format, name)
+        except policy.PolicyError as exc:
+            raise policy.PolicyError('%s: %s' % (args.file, exc))
+        upserts, removals = self.app.dataplane.replace_policy(new)
+        self.app.stdout.write('%d rules in force: %d added or changed, '
+                              '%d removed\n'
+                              % (len(new), len(upserts), len(removals)))
+
+
+class Export(command.Command):
+    """Print the policy in force, in a form that ``load`` takes back."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--format', choices=policy.FORMATS,
+                            default='text')
+        return parser
+
+    def take_action(self, args):
+        text = policy.dump(self.app.dataplane.policy(), args.format)
+        self.app.stdout.write(text.rstrip('\n') + '\n')
+
+
+class Endpoints(lister.Lister):
+    """Known addresses and their groups (interface 0: not local)."""
+
+    def take_action(self, args):
+        return (('Address', 'Group', 'Ifindex'),
+                self.app.dataplane.endpoints())
+
+
+class Tag(command.Command):
+    """Put an address (e.g. a known external host) into a group."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('address')
+        parser.add_argument('group', type=group)
+        return parser
+
+    def take_action(self, args):
+        self.app.dataplane.tag(args.address, args.group)
+
+
+class Untag(command.Command):
+    """Forget an address; it becomes unclassified (group 0)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('address')
+        return parser
+
+    def take_action(self, args):
+        if not self.app.dataplane.untag(args.address):
+            raise LookupError('address %s is not tagged' % args.address)
+
+
+def add_netns(parser):
+    parser.add_argument(
+        '--netns', metavar='NAME_OR_PATH',
+        help='the interface is inside this network namespace (a name from '
+             '"ip netns" or a path such as a Docker SandboxKey)')
+    return parser
+
+
+class Attach(command.Command):
+    """Enforce the policy on the interface of endpoint ADDRESS in GROUP."""
+
+    def get_parser(self, prog_name):
+        parser = add_netns(super().get_parser(prog_name))
+        parser.add_argument('interface')
+        parser.add_argument('address')
+        parser.add_argument('group', type=group)
+        side = parser.add_mutually_exclusive_group()
+        side.add_argument(
+            '--host-side', dest='sandbox_side', action='store_false',
+            default=None,
+            help='the interface is the host end of a veth pair (default '
+                 'without --netns)')
+        side.add_argument(
+            '--sandbox-side', dest='sandbox_side', action='store_true',
+            help="the interface is the container's own (default with "
+                 "--netns)")
+        return parser
+
+    def take_action(self, args):
+        self.app.dataplane.attach(args.interface, args.address, args.group,
+                                  args.netns, args.sandbox_side)
+
+
+class Detach(command.Command):
+    """Stop enforcing on an interface and forget its endpoint."""
+
+    def get_parser(self, prog_name):
+        parser = add_netns(super().get_parser(prog_name))
+        parser.add_argument('interface')
+        return parser
+
+    def take_action(self, args):
+        if self.app.dataplane.detach(args.interface, args.netns) is None:
+            raise LookupError('no interface named %s' % args.interface)
+
+
+class Monitor(command.Command):
+    """Print dropped packets as they happen (Ctrl-C to stop)."""
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--count', type=int, default=0,
+                            help='stop after this many drops')
+        parser.add_argument('--timeout', type=float, default=0,
+                            help='stop after this many seconds')
+        parser.add_argument('--json', action='store_true',
+                            help='one JSON object per line')
+        return parser
+
+    def take_action(self, args):
+        seen = [0]
+        stop = [False]
+        deadline = time.monotonic() + args.timeout if args.timeout else None
+
+        def on_drop(drop):
+            seen[0] += 1
+            if args.json:
+                line = json.dumps(drop.__dict__, sort_keys=True)
+            else:
+                line = ('%s %s -> %s group %d -> %d (%s, ifindex %d)'
+                        % (drop.reason, drop.source, drop.destination,
+                           drop.src_group, drop.dst_group, drop.direction,
+                           drop.ifindex))
+            self.app.stdout.write(line + '\n')
+            self.app.stdout.flush()
+
+        def should_stop():
+            return (stop[0] or (args.count and seen[0] >= args.count)
+                    or (deadline is not None and time.monotonic() > deadline))
+
+        signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__(0, True))
+        try:
+            self.app.dataplane.watch_drops(on_drop, should_stop)
+        except KeyboardInterrupt:
+            pass

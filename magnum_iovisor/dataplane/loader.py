@@ -1,0 +1,117 @@
+"""Compile the classifiers with bcc once, and pin maps and programs.
+
+Programs are pinned under ``<pin_dir>/programs/<digest>/`` where the digest
+covers the C sources and the compile flags, so a process whose sources match
+reuses what is pinned without compiling, and a changed source gets new
+programs next to the old ones (which stay attached until replaced).
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+import sys
+
+from magnum_iovisor.dataplane import bpffs
+from magnum_iovisor.dataplane import layout
+from magnum_iovisor.dataplane import libbpf
+
+LOG = logging.getLogger(__name__)
+LOCK_DIR = '/run/lock'
+MAIN_SOURCE = 'classifier.c'
+
+
+def source_dir(configured=None):
+    candidates = [configured] if configured else [
+        os.path.join(sys.prefix, 'share', 'magnum-iovisor', 'bpf'),
+        os.path.join(os.path.dirname(__file__), '..', '..', 'bpf'),
+    ]
+    for candidate in candidates:
+        if os.path.isfile(os.path.join(candidate, MAIN_SOURCE)):
+            return os.path.realpath(candidate)
+    raise FileNotFoundError('eBPF sources (%s) not found in %s; set '
+                            '[dataplane] bpf_dir'
+                            % (MAIN_SOURCE, ', '.join(candidates)))
+
+
+def cflags(conf, src_dir):
+    return ['-I%s' % src_dir,
+            '-DPIN_DIR="%s"' % conf.pin_dir,
+            '-DENDPOINTS_MAX=%d' % conf.endpoints_max,
+            '-DRULES_MAX=%d' % conf.rules_max,
+            '-DDENIED_MAX=%d' % conf.denied_max,
+            '-DEVENTS_BYTES=%d' % conf.events_bytes]
+
+
+def digest(src_dir, flags):
+    sha = hashlib.sha256()
+    for name in sorted(os.listdir(src_dir)):
+        if name.endswith(('.c', '.h')):
+            sha.update(name.encode())
+            with open(os.path.join(src_dir, name), 'rb') as source:
+                sha.update(source.read())
+    sha.update('\0'.join(flags).encode())
+    return sha.hexdigest()[:16]
+
+
+def map_pin(pin_dir, name):
+    return os.path.join(pin_dir, name)
+
+
+def program_dir(pin_dir, version):
+    return os.path.join(pin_dir, 'programs', version)
+
+
+@contextlib.contextmanager
+def pin_lock(pin_dir):
+    """Serialise compile-and-pin between processes sharing ``pin_dir``."""
+    os.makedirs(LOCK_DIR, exist_ok=True)
+    name = 'magnum-iovisor%s.lock' % pin_dir.replace('/', '_')
+    with open(os.path.join(LOCK_DIR, name), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _pinned(pin_dir, version):
+    names = [map_pin(pin_dir, m) for m in (*layout.MAPS, layout.EVENTS_MAP)]
+    names += [os.path.join(program_dir(pin_dir, version), p)
+              for p in layout.PROGRAMS]
+    return all(os.path.exists(n) for n in names)
+
+
+def _compile_and_pin(src_dir, flags, prog_dir):
+    from bcc import BPF  # only needed when nothing usable is pinned
+
+    LOG.info('compiling %s into %s', src_dir, prog_dir)
+    bpf = BPF(src_file=os.path.join(src_dir, MAIN_SOURCE).encode(),
+              cflags=flags)
+    try:
+        os.makedirs(prog_dir, exist_ok=True)
+        for name in layout.PROGRAMS:
+            func = bpf.load_func(name.encode(), BPF.SCHED_CLS)
+            path = os.path.join(prog_dir, name)
+            if os.path.exists(path):  # left by a process killed mid-pin
+                os.unlink(path)
+            libbpf.obj_pin(func.fd, path)
+    finally:
+        bpf.cleanup()
+
+
+def ensure_loaded(conf):
+    """Make sure maps and current programs are pinned; return the version.
+
+    Returns ``(version, compiled)``; ``compiled`` is False when everything
+    was already pinned.
+    """
+    bpffs.ensure_pin_dir(conf.pin_dir)
+    src_dir = source_dir(conf.bpf_dir)
+    flags = cflags(conf, src_dir)
+    version = digest(src_dir, flags)
+    if _pinned(conf.pin_dir, version):
+        return version, False
+    with pin_lock(conf.pin_dir):
+        if _pinned(conf.pin_dir, version):
+            return version, False
+        _compile_and_pin(src_dir, flags, program_dir(conf.pin_dir, version))
+    return version, True
