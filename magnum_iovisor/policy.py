@@ -103,7 +103,8 @@ class Policy:
         Returns ``(upserts, removals)``: rules to write (new pairs and
         changed actions) and pairs to delete.
         """
-        upserts = [r for r in self.rules if current.action(*r.pair) != r.action]
+        upserts = [r for r in self.rules
+                   if current.action(*r.pair) != r.action]
         removals = sorted(set(current._actions) - set(self._actions))
         return upserts, removals
 
