@@ -8,6 +8,7 @@ import time
 from cliff import command
 from cliff import lister
 
+from magnum_iovisor.dataplane.layout import DropReason
 from magnum_iovisor import policy
 
 
@@ -200,6 +201,9 @@ class Monitor(command.Command):
                             help='stop after this many seconds')
         parser.add_argument('--json', action='store_true',
                             help='one JSON object per line')
+        parser.add_argument('--reason', action='append',
+                            choices=[r.name.lower() for r in DropReason],
+                            help='only drops for this reason (repeatable)')
         return parser
 
     def take_action(self, args):
@@ -208,6 +212,8 @@ class Monitor(command.Command):
         deadline = time.monotonic() + args.timeout if args.timeout else None
 
         def on_drop(drop):
+            if args.reason and drop.reason not in args.reason:
+                return
             seen[0] += 1
             if args.json:
                 line = json.dumps(drop.__dict__, sort_keys=True)

@@ -1,0 +1,77 @@
+"""Tiny TCP endpoints run inside test namespaces.
+
+serve PORT             answer every connection's line with "pong"
+connect HOST PORT      exit 0 when the server answers within a second
+sink PORT FILE         count received bytes into FILE, 10 times a second
+stream HOST PORT       send forever
+"""
+
+import socket
+import sys
+import threading
+import time
+
+
+def serve(port):
+    server = socket.create_server(('0.0.0.0', port), reuse_port=True)
+    print('listening', flush=True)
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            conn.settimeout(2)
+            try:
+                if conn.recv(16):
+                    conn.sendall(b'pong\n')
+            except OSError:
+                pass
+
+
+def connect(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1) as conn:
+            conn.settimeout(1)
+            conn.sendall(b'ping\n')
+            return 0 if conn.recv(16).startswith(b'pong') else 1
+    except OSError:
+        return 1
+
+
+def sink(port, path):
+    server = socket.create_server(('0.0.0.0', port))
+    print('listening', flush=True)
+    conn, _ = server.accept()
+    total = [0]
+
+    def report():
+        while True:
+            with open(path, 'w') as status:
+                status.write(str(total[0]))
+            time.sleep(0.1)
+    threading.Thread(target=report, daemon=True).start()
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return 0
+        total[0] += len(data)
+
+
+def stream(host, port):
+    with socket.create_connection((host, port), timeout=2) as conn:
+        conn.settimeout(None)
+        block = b'x' * 1024
+        while True:
+            conn.sendall(block)
+            time.sleep(0.001)
+
+
+if __name__ == '__main__':
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == 'serve':
+        sys.exit(serve(int(args[0])))
+    if command == 'connect':
+        sys.exit(connect(args[0], int(args[1])))
+    if command == 'sink':
+        sys.exit(sink(int(args[0]), args[1]))
+    if command == 'stream':
+        sys.exit(stream(args[0], int(args[1])))
+    sys.exit('unknown command %s' % command)

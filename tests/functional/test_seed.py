@@ -1,0 +1,111 @@
+"""The walkthrough's scenario on real traffic between namespaces."""
+
+import json
+import subprocess
+import sys
+import time
+
+from tests.functional import base
+
+
+class SeedScenarioTest(base.SeedTestCase):
+    def test_ping_matrix(self):
+        self.assertEqual(self.expected_matrix(), self.matrix(self.net.ping))
+
+    def test_tcp_matrix(self):
+        self.assertEqual(self.expected_matrix(), self.matrix(self.tcp))
+
+    def test_expected_matrix_is_not_trivial(self):
+        expected = self.expected_matrix()
+        self.assertFalse(expected[('outside', 'db')])
+        self.assertFalse(expected[('db', 'outside')])
+        self.assertTrue(expected[('web', 'db')])
+        self.assertTrue(expected[('outside', 'web')])
+
+    def show(self):
+        rows = json.loads(self.cli('show', '-f', 'json').stdout)
+        return {(r['Source'], r['Destination'], r['Action']):
+                (r['Packets'], r['Bytes']) for r in rows}
+
+    def test_counters_move_for_rules_and_denied_pairs(self):
+        before = self.show()
+        self.assertEqual((0, 0), before[(100, 200, 'allow')])
+        self.assertTrue(self.net.ping('web', 'db'))
+        self.assertFalse(self.net.ping('outside', 'db'))
+        after = self.show()
+        packets, nbytes = after[(100, 200, 'allow')]
+        self.assertEqual(1, packets)    # decided once, entering db
+        self.assertEqual(98, nbytes)    # ethernet + IPv4 + ICMP echo
+        self.assertEqual(1, after[(200, 100, 'allow')][0])
+        self.assertGreaterEqual(after[(0, 200, 'no rule')][0], 1)
+        self.assertNotIn((200, 0, 'no rule'), after)   # db never answered
+
+    def test_monitor_reports_a_drop(self):
+        monitor = subprocess.Popen(
+            [sys.executable, '-m', 'magnum_iovisor.cmd.policy', '--pin-dir',
+             self.pin_dir, 'monitor', '--json', '--count', '1',
+             '--reason', 'no_rule',
+             '--timeout', '20'],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(monitor.kill)
+        deadline = time.monotonic() + 15
+        while monitor.poll() is None and time.monotonic() < deadline:
+            self.net.ping('outside', 'db', timeout=0.2)
+        out, err = monitor.communicate(timeout=10)
+        self.assertEqual(0, monitor.returncode, err)
+        drop = json.loads(out.splitlines()[0])
+        self.assertEqual({'reason': 'no_rule', 'source': '10.2.0.2',
+                          'destination': '10.1.0.4', 'src_group': 0,
+                          'dst_group': 200, 'direction': 'to_endpoint'},
+                         {k: drop[k] for k in ('reason', 'source',
+                                               'destination', 'src_group',
+                                               'dst_group', 'direction')})
+
+    def wait_for(self, predicate, seconds=1.0):
+        deadline = time.monotonic() + seconds
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() > deadline:
+                return False
+
+    def test_live_change_without_reattaching(self):
+        filters = self.attached()
+        self.assertTrue(self.tcp('web', 'db'))
+        self.cli('deny', '100', '200')
+        self.assertTrue(self.wait_for(lambda: not self.tcp('web', 'db')))
+        self.assertIn((100, 200, 'deny'), self.show())
+        self.assertTrue(self.tcp('db', 'web') is False)  # replies denied
+        self.cli('allow', '100', '200')
+        self.assertTrue(self.wait_for(lambda: self.tcp('web', 'db')))
+        self.assertEqual(filters, self.attached())
+
+    def attached(self):
+        from magnum_iovisor.dataplane import attach
+        return {name: attach.attached_filters(iface, self.net.slave)
+                for name, iface in self.net.host_ifaces.items()}
+
+    def test_spoofed_source_is_dropped(self):
+        web_ns, _ = self.net.hosts['web']
+        db_address = self.net.hosts['db'][1]
+        base.topology.nsexec(web_ns, 'ip', 'addr', 'add', db_address + '/32',
+                             'dev', 'eth0')
+        spoofed = base.topology.nsexec(
+            web_ns, 'ping', '-c', '1', '-W', '1', '-I', db_address,
+            self.net.hosts['dns'][1], check=False)
+        self.assertNotEqual(0, spoofed.returncode)
+        self.assertTrue(self.net.ping('web', 'dns'))   # its own address
+
+    def test_bad_policy_file_changes_nothing(self):
+        before = self.cli('export').stdout
+        for document, message in [
+                ('100>0 0>100 100>70000', "rule 3 ('100>70000'): group "
+                                          "70000 out of range 0..65535"),
+                ('{"rules": [{"src": 1}]}', "rule 1: missing 'dst'"),
+                ('rules: [{src: 1, dst: 2, action: maybe}]',
+                 "rule 1: action 'maybe'")]:
+            result = self.cli('load', '-', stdin=document, check=False)
+            self.assertNotEqual(0, result.returncode)
+            self.assertIn(message, result.stderr)
+            self.assertEqual(before, self.cli('export').stdout)
+        self.assertEqual(self.expected_matrix(), self.matrix(self.net.ping))
