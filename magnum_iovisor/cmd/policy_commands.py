@@ -214,6 +214,8 @@ class Monitor(command.Command):
         def on_drop(drop):
             if args.reason and drop.reason not in args.reason:
                 return
+            if args.count and seen[0] >= args.count:
+                return   # the rest of the batch this poll delivered
             seen[0] += 1
             if args.json:
                 line = json.dumps(drop.__dict__, sort_keys=True)

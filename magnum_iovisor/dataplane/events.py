@@ -1,6 +1,7 @@
 """Drop events from the pinned ring buffer, decoded."""
 
 import dataclasses
+import errno
 import ipaddress
 import socket
 
@@ -38,14 +39,20 @@ def address(be32):
 
 
 def watch(fd, on_drop, should_stop, poll_ms=200):
-    """Call ``on_drop(Drop)`` for each event until ``should_stop()``."""
+    """Call ``on_drop(Drop)`` for each event until ``should_stop()``.
+
+    Polls at least once, so ``should_stop=lambda: True`` drains what is
+    queued.
+    """
     ring = libbpf.RingBuffer(fd, lambda raw: on_drop(Drop.decode(raw)))
     try:
-        while not should_stop():
+        while True:
             try:
                 ring.poll(poll_ms)
             except libbpf.BpfError as exc:
-                if exc.errno != 4:  # EINTR: a signal, look at should_stop
+                if exc.errno != errno.EINTR:   # a signal: ask should_stop
                     raise
+            if should_stop():
+                return
     finally:
         ring.close()

@@ -4,6 +4,7 @@ serve PORT             answer every connection's line with "pong"
 connect HOST PORT      exit 0 when the server answers within a second
 sink PORT FILE         count received bytes into FILE, 10 times a second
 stream HOST PORT       send forever
+frame IFACE HEX        send one raw Ethernet frame
 """
 
 import socket
@@ -64,6 +65,13 @@ def stream(host, port):
             time.sleep(0.001)
 
 
+def frame(iface, hexdata):
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+        raw.bind((iface, 0))
+        raw.send(bytes.fromhex(hexdata))
+    return 0
+
+
 if __name__ == '__main__':
     command, args = sys.argv[1], sys.argv[2:]
     if command == 'serve':
@@ -74,4 +82,6 @@ if __name__ == '__main__':
         sys.exit(sink(int(args[0]), args[1]))
     if command == 'stream':
         sys.exit(stream(args[0], int(args[1])))
+    if command == 'frame':
+        sys.exit(frame(args[0], args[1]))
     sys.exit('unknown command %s' % command)

@@ -40,16 +40,20 @@ class SeedScenarioTest(base.SeedTestCase):
         self.assertGreaterEqual(after[(0, 200, 'no rule')][0], 1)
         self.assertNotIn((200, 0, 'no rule'), after)   # db never answered
 
-    def test_monitor_reports_a_drop(self):
+    def monitor(self, reason):
+        """``iovisor-policy monitor`` waiting for one drop of ``reason``."""
         monitor = subprocess.Popen(
             [sys.executable, '-m', 'magnum_iovisor.cmd.policy', '--pin-dir',
              self.pin_dir, 'monitor', '--json', '--count', '1',
-             '--reason', 'no_rule',
-             '--timeout', '20'],
+             '--reason', reason, '--timeout', '20'],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(monitor.wait)
         self.addCleanup(monitor.kill)
-        deadline = time.monotonic() + 15
-        while monitor.poll() is None and time.monotonic() < deadline:
+        return monitor
+
+    def test_monitor_reports_a_drop(self):
+        monitor = self.monitor('no_rule')
+        while monitor.poll() is None:
             self.net.ping('outside', 'db', timeout=0.2)
         out, err = monitor.communicate(timeout=10)
         self.assertEqual(0, monitor.returncode, err)
@@ -95,6 +99,16 @@ class SeedScenarioTest(base.SeedTestCase):
             self.net.hosts['dns'][1], check=False)
         self.assertNotEqual(0, spoofed.returncode)
         self.assertTrue(self.net.ping('web', 'dns'))   # its own address
+
+    def test_truncated_ipv4_is_dropped(self):
+        monitor = self.monitor('malformed')
+        truncated = 'ff' * 6 + '02' * 6 + '0800' + '4500'
+        while monitor.poll() is None:
+            base.topology.nsexec(self.net.hosts['web'][0], sys.executable,
+                                 base.PROBE, 'frame', 'eth0', truncated)
+        out, err = monitor.communicate(timeout=10)
+        self.assertEqual(0, monitor.returncode, err)
+        self.assertEqual('malformed', json.loads(out)['reason'])
 
     def test_bad_policy_file_changes_nothing(self):
         before = self.cli('export').stdout
