@@ -60,10 +60,13 @@ def check_group(value, where):
     return value
 
 
+_ACTIONS = {a.value: a for a in Action}   # str Enum: members hash alike
+
+
 def check_action(value, where):
     try:
-        return Action(value)
-    except ValueError:
+        return _ACTIONS[value]
+    except (KeyError, TypeError):
         raise PolicyError('%s: action %r is not one of %s'
                           % (where, value, ', '.join(a.value for a in Action)))
 
@@ -72,18 +75,18 @@ class Policy:
     """An immutable, validated set of rules keyed by (src, dst) pair."""
 
     def __init__(self, rules=()):
-        self._actions = _collect(('rule %d' % n, r)
-                                 for n, r in enumerate(rules, 1))
+        self._actions = _collect(rules, lambda i: 'rule %d' % (i + 1))
 
     @classmethod
-    def _labelled(cls, labelled_rules):
+    def from_actions(cls, actions):
+        """From an already valid {(src, dst): Action} mapping."""
         policy = cls()
-        policy._actions = _collect(labelled_rules)
+        policy._actions = dict(actions)
         return policy
 
     @property
     def rules(self):
-        return sorted(Rule(s, d, a) for (s, d), a in self._actions.items())
+        return [Rule(s, d, a) for (s, d), a in sorted(self._actions.items())]
 
     def action(self, src, dst):
         return self._actions.get((src, dst))
@@ -103,26 +106,37 @@ class Policy:
         Returns ``(upserts, removals)``: rules to write (new pairs and
         changed actions) and pairs to delete.
         """
-        upserts = [r for r in self.rules
-                   if current.action(*r.pair) != r.action]
-        removals = sorted(set(current._actions) - set(self._actions))
+        old = current._actions
+        upserts = [Rule(s, d, a) for (s, d), a in sorted(self._actions.items())
+                   if old.get((s, d)) != a]
+        removals = sorted(old.keys() - self._actions.keys())
         return upserts, removals
 
 
-def _collect(labelled_rules):
-    """Validate ``(label, Rule)`` items into a {pair: Action} mapping."""
+def _collect(rules, label):
+    """Validate Rules into a {pair: Action} mapping.
+
+    ``label(i)`` names rule ``i`` (0-based) in error messages.
+    """
     actions, origin = {}, {}
-    for where, rule in labelled_rules:
-        check_group(rule.src, where)
-        check_group(rule.dst, where)
-        action = check_action(rule.action, where)
-        known = actions.get(rule.pair)
+    for index, rule in enumerate(rules):
+        src, dst = rule.src, rule.dst
+        action = (_ACTIONS.get(rule.action) if isinstance(rule.action, str)
+                  else None)
+        if (action is None or type(src) is not int or type(dst) is not int
+                or not GROUP_MIN <= src <= GROUP_MAX
+                or not GROUP_MIN <= dst <= GROUP_MAX):
+            where = label(index)
+            check_group(src, where)
+            check_group(dst, where)
+            check_action(rule.action, where)
+        known = actions.get((src, dst))
         if known is not None and known != action:
             raise PolicyError('%s: %d>%d is %s here but %s in %s'
-                              % (where, rule.src, rule.dst, action.value,
-                                 known.value, origin[rule.pair]))
-        actions[rule.pair] = action
-        origin.setdefault(rule.pair, where)
+                              % (label(index), src, dst, action.value,
+                                 known.value, label(origin[(src, dst)])))
+        actions[(src, dst)] = action
+        origin.setdefault((src, dst), index)
     return actions
 
 
@@ -132,26 +146,29 @@ _TEXT_RULE = re.compile(r'^(\d+)(<>|>)(\d+)(?::(\w+))?$')
 
 
 def parse_text(text):
-    rules = []
-    number = 0
-    for line in text.splitlines():
-        for token in re.split(r'[\s;]+', line.split('#', 1)[0]):
-            if not token:
-                continue
-            number += 1
-            where = 'rule %d (%r)' % (number, token)
-            match = _TEXT_RULE.match(token)
-            if not match:
-                raise PolicyError(
-                    '%s: expected SRC>DST or SRC<>DST with an optional '
-                    ':allow or :deny' % where)
-            src = check_group(int(match.group(1)), where)
-            dst = check_group(int(match.group(3)), where)
-            action = check_action(match.group(4) or Action.ALLOW.value, where)
-            rules.append((where, Rule(src, dst, action)))
-            if match.group(2) == '<>':
-                rules.append((where, Rule(dst, src, action)))
-    return Policy._labelled(rules)
+    tokens = [token
+              for line in text.splitlines()
+              for token in re.split(r'[\s;]+', line.split('#', 1)[0])
+              if token]
+    rules, origin = [], []
+    for number, token in enumerate(tokens):
+        match = _TEXT_RULE.match(token)
+        if not match:
+            raise PolicyError(
+                'rule %d (%r): expected SRC>DST or SRC<>DST with an optional '
+                ':allow or :deny' % (number + 1, token))
+        src, both, dst, action = match.groups()
+        rule = Rule(int(src), int(dst), action or Action.ALLOW.value)
+        rules.append(rule)
+        origin.append(number)
+        if both == '<>':
+            rules.append(Rule(rule.dst, rule.src, rule.action))
+            origin.append(number)
+
+    def label(index):
+        number = origin[index]
+        return 'rule %d (%r)' % (number + 1, tokens[number])
+    return Policy.from_actions(_collect(rules, label))
 
 
 def _from_document(doc):
@@ -179,9 +196,10 @@ def _from_document(doc):
         for key in ('src', 'dst'):
             if key not in item:
                 raise PolicyError('%s: missing %r' % (where, key))
-        rules.append((where, Rule(item['src'], item['dst'],
-                                  item.get('action', Action.ALLOW.value))))
-    return Policy._labelled(rules)
+        rules.append(Rule(item['src'], item['dst'],
+                          item.get('action', Action.ALLOW.value)))
+    return Policy.from_actions(_collect(rules,
+                                        lambda i: 'rule %d' % (i + 1)))
 
 
 def parse_json(text):

@@ -21,6 +21,7 @@ AttachError = tc.AttachError
 
 _ACTIONS = {policy_model.Action.ALLOW: layout.Action.ALLOW,
             policy_model.Action.DENY: layout.Action.DENY}
+_MODEL_ACTIONS = {v: k for k, v in _ACTIONS.items()}
 
 
 def address_key(address):
@@ -29,7 +30,7 @@ def address_key(address):
         value = int(ipaddress.IPv4Address(address))
     except ValueError:
         raise ValueError('%r is not an IPv4 address' % (address,))
-    return layout.EndpointKey(socket.htonl(value))
+    return (socket.htonl(value),)
 
 
 class Dataplane:
@@ -61,24 +62,29 @@ class Dataplane:
 
     # -- policy ---------------------------------------------------------------
 
+    def _rule_entries(self):
+        """{(src, dst): Rule row} as the map holds them."""
+        return dict(self.maps['policy'].items())
+
+    @staticmethod
+    def _policy_of(entries):
+        return policy_model.Policy.from_actions(
+            (pair, _MODEL_ACTIONS[value.action])
+            for pair, value in entries.items())
+
     def rules(self):
         """[(policy.Rule, packets, bytes)] sorted by pair."""
-        rows = []
-        for pair, rule in self.maps['policy'].items():
-            action = (policy_model.Action.ALLOW
-                      if rule.action == layout.Action.ALLOW
-                      else policy_model.Action.DENY)
-            rows.append((policy_model.Rule(pair.src, pair.dst, action),
-                         rule.packets, rule.bytes))
-        return sorted(rows, key=lambda row: row[0])
+        return [(policy_model.Rule(src, dst, _MODEL_ACTIONS[v.action]),
+                 v.packets, v.bytes)
+                for (src, dst), v in sorted(self._rule_entries().items())]
 
     def policy(self):
-        return policy_model.Policy(rule for rule, _, _ in self.rules())
+        return self._policy_of(self._rule_entries())
 
     def denied(self):
         """[(src, dst, packets, bytes)] of pairs dropped for having no rule."""
-        return sorted((p.src, p.dst, c.packets, c.bytes)
-                      for p, c in self.maps['denied'].items())
+        return sorted((*pair, *counter)
+                      for pair, counter in self.maps['denied'].items())
 
     def set_rule(self, src, dst, action):
         self.replace_policy(policy_model.Policy(
@@ -102,22 +108,17 @@ class Dataplane:
         Returns (upserts, removals) as applied.
         """
         policy_map = self.maps['policy']
-        before = {(p.src, p.dst): v for p, v in policy_map.items()}
-        current = policy_model.Policy(
-            policy_model.Rule(p[0], p[1], policy_model.Action.ALLOW
-                              if v.action == layout.Action.ALLOW
-                              else policy_model.Action.DENY)
-            for p, v in before.items())
-        upserts, removals = new.diff(current)
+        before = self._rule_entries()
+        upserts, removals = new.diff(self._policy_of(before))
         writes = []
         for rule in upserts:
             old = before.get(rule.pair)
-            writes.append((layout.Pair(*rule.pair), layout.Rule(
-                action=_ACTIONS[rule.action],
+            writes.append((rule.pair, policy_map.row(
+                action=_ACTIONS[rule.action], reserved=0,
                 packets=old.packets if old else 0,
                 bytes=old.bytes if old else 0)))
         try:
-            policy_map.delete_many([layout.Pair(*p) for p in removals])
+            policy_map.delete_many(removals)
             policy_map.set_many(writes)
         except BpfError:
             self._restore(before, [r.pair for r in upserts] + removals)
@@ -127,36 +128,43 @@ class Dataplane:
     def _restore(self, before, pairs):
         policy_map = self.maps['policy']
         for pair in pairs:
-            key = layout.Pair(*pair)
             if pair in before:
-                policy_map.set(key, before[pair])
+                policy_map.set(pair, before[pair])
             else:
-                policy_map.delete(key)
+                policy_map.delete(pair)
 
     # -- endpoints ------------------------------------------------------------
 
     def endpoints(self):
         """[(address, group, ifindex)]; ifindex 0 for tagged addresses."""
-        return sorted((events.address(k.addr), v.group, v.ifindex)
-                      for k, v in self.maps['endpoints'].items())
+        return sorted((events.address(addr), value.group, value.ifindex)
+                      for (addr,), value in self.maps['endpoints'].items())
+
+    def _refuse_local(self, key, address, ifindex=0):
+        known = self.maps['endpoints'].get(key)
+        if known and known.ifindex and known.ifindex != ifindex:
+            raise ValueError('%s is the endpoint attached on interface %d; '
+                             'detach it instead' % (address, known.ifindex))
 
     def tag(self, address, group, ifindex=0):
+        """Put ``address`` in ``group``; ``ifindex`` 0: not on this host."""
         policy_model.check_group(group, 'group')
-        self.maps['endpoints'].set(address_key(address),
-                                   layout.Endpoint(group=group,
-                                                   ifindex=ifindex))
+        key = address_key(address)
+        self._refuse_local(key, address, ifindex)
+        self.maps['endpoints'].set(key, (group, 0, ifindex))
 
     def untag(self, address):
         """Return False when the address was not known."""
-        return self.maps['endpoints'].delete(address_key(address))
+        key = address_key(address)
+        self._refuse_local(key, address)
+        return self.maps['endpoints'].delete(key)
 
     def attach(self, ifname, address, group, netns=None, sandbox_side=None):
         """Enforce on ``ifname``, the interface of endpoint ``address``."""
         policy_model.check_group(group, 'group')
         key = address_key(address)
         index = tc.ifindex(ifname, netns)
-        self.maps['endpoints'].set(key, layout.Endpoint(group=group,
-                                                        ifindex=index))
+        self.maps['endpoints'].set(key, (group, 0, index))
         tc.attach(ifname, self.programs, netns, sandbox_side)
         return index
 
@@ -169,7 +177,7 @@ class Dataplane:
                 if v.ifindex == index]
         for key, _ in gone:
             self.maps['endpoints'].delete(key)
-        return [events.address(k.addr) for k, _ in gone]
+        return [events.address(addr) for (addr,), _ in gone]
 
     # -- observation ----------------------------------------------------------
 

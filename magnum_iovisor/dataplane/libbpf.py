@@ -115,7 +115,7 @@ def map_info(fd):
 
 def lookup(fd, key, value):
     """Fill ``value``; return False when the key is absent."""
-    if _lib.bpf_map_lookup_elem(fd, ctypes.byref(key), ctypes.byref(value)):
+    if _lib.bpf_map_lookup_elem(fd, key, value):
         if ctypes.get_errno() == errno.ENOENT:
             return False
         _check(-1, 'map lookup')
@@ -123,37 +123,37 @@ def lookup(fd, key, value):
 
 
 def update(fd, key, value, flags=BPF_ANY):
-    _check(_lib.bpf_map_update_elem(fd, ctypes.byref(key),
-                                    ctypes.byref(value), flags), 'map update')
+    _check(_lib.bpf_map_update_elem(fd, key, value, flags), 'map update')
 
 
 def delete(fd, key):
     """Delete ``key``; return False when it was absent."""
-    if _lib.bpf_map_delete_elem(fd, ctypes.byref(key)):
+    if _lib.bpf_map_delete_elem(fd, key):
         if ctypes.get_errno() == errno.ENOENT:
             return False
         _check(-1, 'map delete')
     return True
 
 
-def update_batch(fd, keys, values):
-    count = ctypes.c_uint32(len(keys))
+def update_batch(fd, keys, values, count):
+    """Write ``count`` entries from packed ``keys`` and ``values`` bytes."""
+    count = ctypes.c_uint32(count)
     opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
     _check(_lib.bpf_map_update_batch(fd, keys, values, ctypes.byref(count),
                                      ctypes.byref(opts)), 'map batch update')
 
 
-def delete_batch(fd, keys):
-    count = ctypes.c_uint32(len(keys))
+def delete_batch(fd, keys, count):
+    count = ctypes.c_uint32(count)
     opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
     _check(_lib.bpf_map_delete_batch(fd, keys, ctypes.byref(count),
                                      ctypes.byref(opts)), 'map batch delete')
 
 
-def lookup_batch(fd, key_type, value_type, chunk=4096):
-    """Yield (key, value) copies of every entry of a hash map."""
-    keys = (key_type * chunk)()
-    values = (value_type * chunk)()
+def lookup_batch(fd, key_size, value_size, chunk=8192):
+    """Yield (keys, values, count): raw chunks of every entry of a map."""
+    keys = ctypes.create_string_buffer(key_size * chunk)
+    values = ctypes.create_string_buffer(value_size * chunk)
     opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
     in_batch = ctypes.c_uint64()
     out_batch = ctypes.c_uint64()
@@ -167,9 +167,9 @@ def lookup_batch(fd, key_type, value_type, chunk=4096):
         err = ctypes.get_errno() if result else 0
         if result and err != errno.ENOENT:
             _check(-1, 'map batch lookup')
-        for i in range(count.value):
-            yield (key_type.from_buffer_copy(keys[i]),
-                   value_type.from_buffer_copy(values[i]))
+        if count.value:
+            yield (keys.raw[:key_size * count.value],
+                   values.raw[:value_size * count.value], count.value)
         if err == errno.ENOENT:
             return
         in_batch.value = out_batch.value

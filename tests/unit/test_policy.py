@@ -99,6 +99,9 @@ class ValidationTest(testtools.TestCase):
         self.assertRejected('1>2:pass', "rule 1 ('1>2:pass'): action 'pass'")
         self.assertRejected('{"rules": [{"src": 1, "dst": 2, '
                             '"action": "drop"}]}', "rule 1: action 'drop'")
+        self.assertRejected('{"rules": [{"src": 1, "dst": 2, '
+                            '"action": ["allow"]}]}',
+                            "rule 1: action ['allow']")
 
     def test_bad_syntax(self):
         self.assertRejected('1>2 1->2', "rule 2 ('1->2'): expected SRC>DST")
