@@ -1,5 +1,6 @@
 """The subcommands of ``iovisor-policy``."""
 
+import argparse
 import json
 import signal
 import sys
@@ -13,11 +14,16 @@ from magnum_iovisor import policy
 
 
 def group(text):
+    """argparse type: a group number, with the model's own error."""
     try:
         value = int(text)
     except ValueError:
-        raise ValueError('group %r is not an integer' % text)
-    return policy.check_group(value, 'group')
+        raise argparse.ArgumentTypeError(
+            'group %r is not an integer' % text)
+    try:
+        return policy.check_group(value, 'group')
+    except policy.PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 def add_pair(parser):
