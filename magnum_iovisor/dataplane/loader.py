@@ -1,9 +1,10 @@
 """Compile the classifiers with bcc once, and pin maps and programs.
 
 Programs are pinned under ``<pin_dir>/programs/<digest>/`` where the digest
-covers the C sources and the compile flags, so a process whose sources match
+covers the C sources and the pin directory, so a process whose sources match
 reuses what is pinned without compiling, and a changed source gets new
-programs next to the old ones (which stay attached until replaced).
+programs next to the old ones (which stay attached until replaced). Map
+sizes are not part of it: they only matter when the maps are first created.
 """
 
 import contextlib
@@ -44,14 +45,14 @@ def cflags(conf, src_dir):
             '-DEVENTS_BYTES=%d' % conf.events_bytes]
 
 
-def digest(src_dir, flags):
+def digest(src_dir, pin_dir):
     sha = hashlib.sha256()
     for name in sorted(os.listdir(src_dir)):
         if name.endswith(('.c', '.h')):
             sha.update(name.encode())
             with open(os.path.join(src_dir, name), 'rb') as source:
                 sha.update(source.read())
-    sha.update('\0'.join(flags).encode())
+    sha.update(pin_dir.encode())
     return sha.hexdigest()[:16]
 
 
@@ -107,7 +108,7 @@ def ensure_loaded(conf):
     bpffs.ensure_pin_dir(conf.pin_dir)
     src_dir = source_dir(conf.bpf_dir)
     flags = cflags(conf, src_dir)
-    version = digest(src_dir, flags)
+    version = digest(src_dir, conf.pin_dir)
     if _pinned(conf.pin_dir, version):
         return version, False
     with pin_lock(conf.pin_dir):

@@ -1,0 +1,37 @@
+"""Replacing a policy is all or nothing, even when the kernel refuses."""
+
+from magnum_iovisor.dataplane import BpfError
+from magnum_iovisor import policy
+from tests.functional import base
+
+
+class FullMapTest(base.DataplaneTestCase):
+    def open_dataplane(self):
+        # pins made with room for four rules only
+        self.conf.set_override('rules_max', 4, 'dataplane')
+        return super().open_dataplane()
+
+    def test_map_full_rolls_back(self):
+        old = policy.parse('1>2 2>1 3>4:deny')
+        self.dataplane.replace_policy(old)
+        self.assertRaises(BpfError, self.dataplane.replace_policy,
+                          policy.parse('1>2 5>6 6>5 7>8 8>7'))
+        self.assertEqual(old, self.dataplane.policy())
+
+    def test_cli_reports_the_kernel_error_and_keeps_the_policy(self):
+        self.cli('load', '-', stdin='1>2 2>1')
+        result = self.cli('load', '-', stdin='10>11 11>12 12>13 13>14 14>15',
+                          check=False)
+        self.assertNotEqual(0, result.returncode)
+        self.assertIn('map batch update', result.stderr)
+        self.assertEqual('1<>2\n', self.cli('export').stdout)
+
+    def test_counters_survive_an_unrelated_change(self):
+        self.dataplane.replace_policy(policy.parse('1>2'))
+        self.dataplane.maps['policy'].set((1, 2), (1, 0, 5, 500))
+        self.dataplane.replace_policy(policy.parse('1>2 3>4'))
+        self.dataplane.replace_policy(policy.parse('1>2:deny 3>4'))
+        rows = {r.pair: (r.action.value, n, b)
+                for r, n, b in self.dataplane.rules()}
+        self.assertEqual({(1, 2): ('deny', 5, 500), (3, 4): ('allow', 0, 0)},
+                         rows)
