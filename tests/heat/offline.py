@@ -12,7 +12,6 @@ import os
 import types
 
 import fixtures
-import testtools
 from heat.common import context
 from heat.common import exception
 from heat.common import messaging
@@ -31,6 +30,7 @@ from heatclient.common import template_utils
 from novaclient import exceptions as nova_exc
 from oslo_config import cfg
 from oslo_serialization import jsonutils
+import testtools
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), '..', '..',
                          'heat-templates')

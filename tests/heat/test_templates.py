@@ -4,6 +4,7 @@ import glob
 import os
 
 from heat.common import exception
+from heatclient.common import template_utils
 import yaml
 
 from tests.heat import offline
@@ -58,15 +59,15 @@ class TestValidTemplates(offline.HeatTestCase):
             master_ips='10.0.0.3')).validate()
 
     def test_every_file_is_reachable_from_the_cluster(self):
-        # get_file and nested templates, as the client gathers them.
-        from heatclient.common import template_utils
+        # get_file and nested templates, as the client gathers them: no
+        # fragment is missing and none is left unused.
         files, _ = template_utils.get_template_contents(
             template_file=offline.template_path('cluster.yaml'))
         used = {url[len('file://'):] for url in files}
-        shipped = {offline.template_path(os.path.relpath(p, offline.TEMPLATES))
-                   for p in glob.glob(os.path.join(offline.TEMPLATES, '*.yaml'))
-                   + glob.glob(os.path.join(offline.TEMPLATES, 'fragments',
-                                            '*'))}
+        top = offline.TEMPLATES
+        shipped = {os.path.realpath(p) for p in
+                   glob.glob(os.path.join(top, '*.yaml'))
+                   + glob.glob(os.path.join(top, 'fragments', '*'))}
         shipped.discard(offline.template_path('cluster.yaml'))
         self.assertEqual(shipped, used)
 

@@ -24,12 +24,15 @@ from magnum_iovisor import policy
 
 SEED_POLICY = '100>0 0>100 100>100 100<>200'
 CONF = magnum.conf.CONF
+UUIDS = ['0c7f7a4e-5d2e-4a57-9a43-6f1c1a1d1a0%d' % n for n in range(1, 5)]
 
 
 def written_out(value):
-    """The policy file as slave.yaml writes it: Heat parses a json
-    parameter given as text, and str_replace writes the document as JSON
-    (tests/heat/test_nodes.py shows Heat doing both)."""
+    """The policy file as slave.yaml writes it.
+
+    Heat parses a json parameter given as text, and str_replace writes the
+    document as JSON (tests/heat/test_nodes.py shows Heat doing both).
+    """
     if isinstance(value, str):
         value = json.loads(value)
     return json.dumps(value)
@@ -85,7 +88,7 @@ class DriverTestCase(testtools.TestCase):
 
     def cluster_template(self, **labels):
         return objects.ClusterTemplate(
-            self.context, uuid='0c7f7a4e-5d2e-4a57-9a43-6f1c1a1d1a03', name='mesosbaymodel',
+            self.context, uuid=UUIDS[2], name='mesosbaymodel',
             coe='mesos', server_type='vm', cluster_distro='ubuntu',
             image_id='ubuntu-mesos', keypair_id='testkey',
             external_network_id='public', dns_nameserver='8.8.8.8',
@@ -96,18 +99,18 @@ class DriverTestCase(testtools.TestCase):
 
     def cluster(self, template):
         masters = objects.NodeGroup(
-            self.context, uuid='0c7f7a4e-5d2e-4a57-9a43-6f1c1a1d1a01', name='default-master',
+            self.context, uuid=UUIDS[0], name='default-master',
             role='master', is_default=True, node_count=1,
             image_id='ubuntu-mesos', flavor_id='m1.small',
             labels=template.labels)
         workers = objects.NodeGroup(
-            self.context, uuid='0c7f7a4e-5d2e-4a57-9a43-6f1c1a1d1a02', name='default-worker',
+            self.context, uuid=UUIDS[1], name='default-worker',
             role='worker', is_default=True, node_count=2,
             image_id='ubuntu-mesos', flavor_id='m1.small',
             labels=template.labels)
         # Cluster's node group properties read the database; these do not.
         return types.SimpleNamespace(
-            uuid='0c7f7a4e-5d2e-4a57-9a43-6f1c1a1d1a04', name='mesosbay', keypair='testkey',
+            uuid=UUIDS[3], name='mesosbay', keypair='testkey',
             cluster_template_id=template.uuid, cluster_template=template,
             labels=template.labels, fixed_network=None, fixed_subnet=None,
             master_count=1, node_count=2, trust_id='trust',
@@ -211,4 +214,3 @@ class TestDriver(DriverTestCase):
         definition = iovisor_driver.Driver().get_template_definition()
         self.assertEqual({'number_of_slaves': 5}, definition.get_scale_params(
             self.context, None, 5, None, nodes_to_remove=None))
-
