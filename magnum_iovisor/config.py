@@ -30,10 +30,24 @@ dataplane_opts = [
                     'of two, multiple of the page size).'),
 ]
 
+iovisor_bay_opts = [
+    cfg.StrOpt('heat_templates_dir',
+               help='Directory of the bay\'s Heat templates (cluster.yaml, '
+                    'master.yaml, slave.yaml, fragments/) that the Magnum '
+                    'driver hands to Heat. Default: the copy installed with '
+                    'the package, or heat-templates/ of a source checkout.'),
+]
+
+
+def register_bay_opts(conf):
+    """Options of the Magnum driver, registered into Magnum's own config."""
+    conf.register_opts(iovisor_bay_opts, group='iovisor_bay')
+
 
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
 
 
 def list_opts():
-    return [('dataplane', dataplane_opts)]
+    return [('dataplane', dataplane_opts),
+            ('iovisor_bay', iovisor_bay_opts)]

@@ -1,0 +1,51 @@
+#!/bin/bash
+# devstack plugin: the iovisor Mesos bay driver for Magnum.
+#   - installs magnum-iovisor where Magnum runs (registers the driver);
+#   - disables Magnum's own mesos_ubuntu_v1, which claims the same
+#     (vm, ubuntu, mesos) cluster type;
+#   - builds the slave image with diskimage-builder and uploads it to
+#     Glance with os_distro=ubuntu, the property Magnum matches.
+
+function install_magnum_iovisor {
+    setup_develop "$MAGNUM_IOVISOR_DIR"
+}
+
+function configure_magnum_iovisor {
+    local disabled
+    disabled=$(iniget "$MAGNUM_CONF" drivers disabled_drivers)
+    if [[ ",$disabled," != *",mesos_ubuntu_v1,"* ]]; then
+        iniset "$MAGNUM_CONF" drivers disabled_drivers \
+            "${disabled:+$disabled,}mesos_ubuntu_v1"
+    fi
+    iniset "$MAGNUM_CONF" iovisor_bay heat_templates_dir \
+        "$MAGNUM_IOVISOR_DIR/heat-templates"
+}
+
+function build_magnum_iovisor_image {
+    local out=$DATA_DIR/magnum-iovisor/$MAGNUM_IOVISOR_IMAGE_NAME
+    mkdir -p "$(dirname "$out")"
+    pip_install diskimage-builder
+    ELEMENTS_PATH=$MAGNUM_IOVISOR_DIR/elements \
+    DIB_IOVISOR_SOURCE=$MAGNUM_IOVISOR_DIR \
+    DIB_IOVISOR_MESOS=$MAGNUM_IOVISOR_MESOS \
+        disk-image-create -a amd64 -t qcow2 -o "$out" \
+        $MAGNUM_IOVISOR_IMAGE_ELEMENTS iovisor-mesos-slave
+    openstack image create "$MAGNUM_IOVISOR_IMAGE_NAME" --public \
+        --disk-format qcow2 --container-format bare \
+        --property os_distro=ubuntu --file "$out.qcow2"
+}
+
+if is_service_enabled magnum-iovisor; then
+    if [[ "$1" == "stack" && "$2" == "install" ]]; then
+        echo_summary "Installing magnum-iovisor"
+        install_magnum_iovisor
+    elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
+        echo_summary "Configuring Magnum for the iovisor Mesos bay"
+        configure_magnum_iovisor
+    elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
+        if [[ "$MAGNUM_IOVISOR_BUILD_IMAGE" == "True" ]]; then
+            echo_summary "Building the iovisor Mesos slave image"
+            build_magnum_iovisor_image
+        fi
+    fi
+fi

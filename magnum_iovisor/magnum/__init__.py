@@ -1,0 +1,4 @@
+"""The Magnum driver of the iovisor Mesos bay (Magnum <= 15, Heat driver).
+
+Importing these modules needs Magnum; the rest of magnum_iovisor does not.
+"""
