@@ -28,9 +28,10 @@ def open_cluster(app):
             "set backend = zookeeper and hosts, or use 'iovisor-policy load' "
             "for this host's own policy" % conf.backend)
     if app.options.verbose_level <= 1:
-        # connection chatter is for the daemon's log, not a command's output
-        for name in ('kazoo', 'magnum_iovisor.registry'):
-            logging.getLogger(name).setLevel(logging.WARNING)
+        # connection chatter is for the daemon's log; a command says in one
+        # line what went wrong
+        logging.getLogger('kazoo').setLevel(logging.CRITICAL)
+        logging.getLogger('magnum_iovisor.registry').setLevel(logging.WARNING)
     cluster = registry.open_registry(conf)
     try:
         cluster.wait_connected(conf.connect_timeout)

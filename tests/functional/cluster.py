@@ -71,7 +71,7 @@ class Slave:
             conf.write('[dataplane]\npin_dir = %s\n\n'
                        '[registry]\nbackend = zookeeper\nhosts = %s:%d\n'
                        'root = %s\nsession_timeout = %s\nhost_name = %s\n'
-                       'connect_timeout = 5\n'
+                       'connect_timeout = 2\n'
                        % (self.pin_dir, MASTER_ADDRESS, ZK_PORT, ZK_ROOT,
                           cluster.session_timeout, self.host_name))
 

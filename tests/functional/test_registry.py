@@ -126,6 +126,10 @@ class TwoSlavesTest(testtools.TestCase):
         self.addCleanup(_stop, flow)
         time.sleep(1)
         self.cluster.zookeeper.stop(signal.SIGKILL)
+        refused = self.a.policy_command('allow', '200', '200')
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('cannot tell whether a cluster policy is in force',
+                      refused.stderr)
 
         # a container started on B meanwhile is served and works locally
         self.b.add_container('web2', 40, 100)

@@ -6,9 +6,14 @@ the data (a restarted server, as after an outage).
 """
 
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
+import uuid
+
+import fixtures
 
 JARS = ('/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar')
 MAIN = 'org.apache.zookeeper.server.ZooKeeperServerMain'
@@ -75,3 +80,25 @@ class ZooKeeperServer:
     def log(self):
         with open(self.log_path, errors='replace') as log:
             return log.read()
+
+
+class PrivateZooKeeper(fixtures.Fixture):
+    """A ZooKeeper server alone in a new network namespace.
+
+    It listens on that namespace's loopback; clients run there too (see
+    ``magnum_iovisor.dataplane.attach.in_netns``).
+    """
+
+    def _setUp(self):
+        prefix = 'mi%s' % uuid.uuid4().hex[:6]
+        self.netns = prefix + '-zk'
+        subprocess.run(('ip', 'netns', 'add', self.netns), check=True)
+        self.addCleanup(subprocess.run, ('ip', 'netns', 'del', self.netns))
+        subprocess.run(('ip', 'netns', 'exec', self.netns, 'ip', 'link',
+                        'set', 'lo', 'up'), check=True)
+        workdir = tempfile.mkdtemp(prefix=prefix + '-')
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        self.server = ZooKeeperServer(workdir, '127.0.0.1', 2181,
+                                      netns=self.netns)
+        self.addCleanup(self.server.stop)
+        self.server.start()
