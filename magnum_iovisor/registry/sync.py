@@ -1,10 +1,10 @@
 """Keep a host's endpoints map equal to the cluster's.
 
 Other hosts' endpoints are written as *learned* entries (no interface, the
-LEARNED flag). Every snapshot is applied as a diff against the learned
-entries in the map itself, so a reconnection, a restart or a repeated
-snapshot leaves neither duplicates nor stale entries. Entries of endpoints
-attached here and addresses an operator tagged by hand are never touched.
+LEARNED flag). Every snapshot is applied as a diff, so a reconnection, a
+restart or a repeated snapshot leaves neither duplicates nor stale entries.
+Entries of endpoints attached here and addresses an operator tagged by hand
+are never touched (``Dataplane.learn`` and ``forget`` check each entry).
 """
 
 import logging
@@ -35,6 +35,9 @@ def remote_groups(snapshot, host_name):
 class EndpointSync:
     """A registry watcher that writes remote endpoints into a dataplane.
 
+    The learned entries are read from the map once, on the first snapshot
+    (which so clears what a previous run left); after that the diff is
+    against what this sync wrote, so a snapshot costs only its changes.
     ``lock`` serialises map changes with the host's own attach and detach.
     """
 
@@ -42,16 +45,23 @@ class EndpointSync:
         self.dataplane = dataplane
         self.host_name = host_name
         self.lock = lock
+        self._learned = None     # address -> group, as in the map
         self._held = set()
 
     def __call__(self, snapshot):
         remote = remote_groups(snapshot, self.host_name)
         with self.lock:
-            learned = self.dataplane.learned()
+            if self._learned is None:
+                self._learned = self.dataplane.learned()
+            learned = self._learned
             upserts = {a: g for a, g in remote.items() if learned.get(a) != g}
             removals = sorted(set(learned) - set(remote))
             gone = self.dataplane.forget(removals)
             held = set(self.dataplane.learn(upserts))
+            for address in removals:
+                del learned[address]
+            learned.update((a, g) for a, g in upserts.items()
+                           if a not in held)
         for address in sorted(held - self._held):
             LOG.warning('%s is announced by another host but is local or '
                         'tagged by hand here; keeping this host\'s entry',

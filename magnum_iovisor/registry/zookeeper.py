@@ -79,6 +79,7 @@ class ZooKeeperRegistry(registry.Registry):
         self._endpoint_watchers = []
         self._policy_watchers = []
         self._snapshot = None
+        self._parsed = {}        # endpoint node name -> Endpoint or None
         self._policy = None
         self._policy_known = False
         self._client.add_listener(self._on_state)
@@ -215,11 +216,27 @@ class ZooKeeperRegistry(registry.Registry):
                         if self._desired.get(a) != self._confirmed.get(a)]
             if not todo:
                 return
+            # send every request before waiting for any: one session's
+            # requests are applied in order, so a burst costs one round trip
+            sent = []
             for want, have in todo:
+                requests = []
                 if have is not None:
-                    self._delete(self.endpoints_path + '/' + node_name(have))
+                    requests.append((None, self._client.delete_async(
+                        self.endpoints_path + '/' + node_name(have))))
                 if want is not None:
-                    self._create(want)
+                    requests.append((want, self._client.create_async(
+                        self.endpoints_path + '/' + node_name(want),
+                        ephemeral=True)))
+                sent.append((want, have, requests))
+            for want, have, requests in sent:
+                for created, request in requests:
+                    try:
+                        request.get()
+                    except zk_errors.NoNodeError:
+                        pass
+                    except zk_errors.NodeExistsError:
+                        self._take_over(created)
                 with self._state:
                     address = (want or have).address
                     if want is None:
@@ -227,18 +244,15 @@ class ZooKeeperRegistry(registry.Registry):
                     else:
                         self._confirmed[address] = want
 
-    def _create(self, endpoint):
+    def _take_over(self, endpoint):
         path = self.endpoints_path + '/' + node_name(endpoint)
-        try:
-            self._client.create(path, ephemeral=True)
-        except zk_errors.NodeExistsError:
-            stat = self._client.exists(path)
-            if stat is not None and stat.ephemeralOwner == self.session_id:
-                return
-            # left by an earlier session of this host; it would vanish with
-            # that session, so make it ours
-            self._delete(path)
-            self._client.create(path, ephemeral=True)
+        stat = self._client.exists(path)
+        if stat is not None and stat.ephemeralOwner == self.session_id:
+            return
+        # left by an earlier session of this host; it would vanish with
+        # that session, so make it ours
+        self._delete(path)
+        self._client.create(path, ephemeral=True)
 
     def _delete(self, path):
         try:
@@ -249,13 +263,18 @@ class ZooKeeperRegistry(registry.Registry):
     # -- everyone's endpoints -------------------------------------------------
 
     def _on_children(self, children):
-        found = set()
+        # names are parsed once; a change costs the new names only
+        known, self._parsed = self._parsed, {}
         for name in children:
+            if name in known:
+                self._parsed[name] = known[name]
+                continue
             try:
-                found.add(parse_node_name(name))
+                self._parsed[name] = parse_node_name(name)
             except ValueError as exc:
+                self._parsed[name] = None
                 LOG.warning('ignoring %s: %s', self.endpoints_path, exc)
-        snapshot = frozenset(found)
+        snapshot = frozenset(e for e in self._parsed.values() if e)
         with self._watchers:
             self._snapshot = snapshot
             for callback in self._endpoint_watchers:
