@@ -30,6 +30,7 @@ from oslo_config import cfg
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 from magnum_iovisor.dataplane import attach
+from magnum_iovisor.dataplane import loader
 from tests.functional import topology
 from tests.functional import zookeeper
 
@@ -172,6 +173,8 @@ class Slave:
             self._dataplane.close()
         self.topo.cleanup()
         shutil.rmtree(self.pin_dir, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(loader.lock_path(self.pin_dir))
 
 
 class Cluster(fixtures.Fixture):

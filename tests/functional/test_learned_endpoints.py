@@ -1,5 +1,7 @@
 """Learned endpoints in a real map, next to local and hand-tagged ones."""
 
+import contextlib
+import os
 import shutil
 import threading
 import uuid
@@ -10,6 +12,7 @@ import testtools
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 from magnum_iovisor.dataplane import layout
+from magnum_iovisor.dataplane import loader
 from magnum_iovisor import registry
 from magnum_iovisor.registry import sync
 from tests.functional import topology
@@ -20,6 +23,7 @@ class LearnedEndpointsTest(testtools.TestCase):
         super().setUp()
         pin_dir = '/sys/fs/bpf/mi%s' % uuid.uuid4().hex[:6]
         self.addCleanup(shutil.rmtree, pin_dir, ignore_errors=True)
+        self.addCleanup(_remove, loader.lock_path(pin_dir))
         conf = cfg.ConfigOpts()
         config.register_opts(conf)
         conf([], project='magnum-iovisor', default_config_files=[])
@@ -74,3 +78,8 @@ class LearnedEndpointsTest(testtools.TestCase):
         self.assertEqual(('192.0.2.7', 300, 0), self.dp.endpoints()[-1])
         self.assertIn(('10.1.0.10', 100, self.web_index),
                       self.dp.endpoints())
+
+
+def _remove(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
