@@ -18,6 +18,7 @@ earlier incarnation of this host, a withdrawn endpoint) and re-creates what
 a lost session took away.
 """
 
+import contextlib
 import logging
 import threading
 
@@ -290,9 +291,16 @@ class ZooKeeperRegistry(registry.Registry):
         with self._watchers:
             if self._snapshot is not None:
                 return self._snapshot
-        children = self._client.get_children_async(
-            self.endpoints_path).get(timeout=self.session_timeout)
-        return frozenset(parse_node_name(n) for n in children)
+        try:
+            children = self._client.get_children_async(
+                self.endpoints_path).get(timeout=self.session_timeout)
+        except zk_errors.NoNodeError:
+            return frozenset()
+        found = set()
+        for name in children:
+            with contextlib.suppress(ValueError):
+                found.add(parse_node_name(name))
+        return frozenset(found)
 
     # -- the cluster policy ---------------------------------------------------
 

@@ -92,6 +92,10 @@ class TwoSlavesTest(testtools.TestCase):
                    + list(A_LEARNS.items())),
             [(address, group) for address, group, _
              in self.a.dataplane.endpoints()])
+        listed = self.b.policy_command('cluster', 'endpoints', '-f', 'value')
+        self.assertEqual(['10.1.1.10 100 slave-a', '10.1.1.20 200 slave-a',
+                          '10.1.2.20 200 slave-b', '10.1.2.30 100 slave-b'],
+                         listed.stdout.splitlines(), listed.stderr)
 
     def test_removed_container_leaves_the_other_slave(self):
         self.b.remove_container('db')
