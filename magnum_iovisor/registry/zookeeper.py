@@ -58,14 +58,14 @@ def check_root(root):
 
 
 class ZooKeeperRegistry(registry.Registry):
-    def __init__(self, hosts, root, host_name, session_timeout, client=None):
+    def __init__(self, hosts, root, host_name, session_timeout):
         super().__init__(host_name)
         self.hosts = hosts
         self.root = check_root(root)
         self.endpoints_path = root + '/endpoints'
         self.policy_path = root + '/policy'
         self.session_timeout = session_timeout
-        self._client = client or KazooClient(
+        self._client = KazooClient(
             hosts=hosts, timeout=session_timeout,
             connection_retry=RETRY, command_retry=RETRY)
         self._state = threading.Condition()
@@ -188,21 +188,23 @@ class ZooKeeperRegistry(registry.Registry):
     def _take_stock(self):
         session = self.session_id
         ours = {}
+        asked = []
         for name in self._client.get_children(self.endpoints_path):
             try:
                 endpoint = parse_node_name(name)
             except ValueError:
                 continue
-            if endpoint.host != self.host_name:
-                continue
-            path = self.endpoints_path + '/' + name
-            stat = self._client.exists(path)
+            if endpoint.host == self.host_name:
+                path = self.endpoints_path + '/' + name
+                asked.append((endpoint, path, self._client.exists_async(path)))
+        for endpoint, path, request in asked:
+            stat = request.get()
             with self._state:
                 wanted = self._desired.get(endpoint.address) == endpoint
             if stat is not None and stat.ephemeralOwner == session and wanted:
                 ours[endpoint.address] = endpoint
             elif stat is not None:
-                LOG.info('removing stray endpoint node %s', name)
+                LOG.info('removing stray endpoint node %s', path)
                 self._delete(path)
         with self._state:
             self._confirmed = ours
