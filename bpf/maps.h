@@ -26,10 +26,15 @@ enum direction {
 	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
 };
 
+/* endpoint flags; user space only, the classifiers ignore them */
+enum endpoint_flag {
+	ENDPOINT_LEARNED = 1 << 0, /* written by the cluster registry sync */
+};
+
 /* endpoints: IPv4 address (network byte order) -> endpoint */
 struct endpoint {
 	u16 group;
-	u16 flags;
+	u16 flags;               /* enum endpoint_flag */
 	u32 ifindex;             /* 0: not attached on this host (remote or external) */
 };
 

@@ -44,10 +44,36 @@ def register_bay_opts(conf):
     conf.register_opts(iovisor_bay_opts, group='iovisor_bay')
 
 
+registry_opts = [
+    cfg.StrOpt('backend', default='local',
+               choices=[('local', 'this host only; no service needed'),
+                        ('zookeeper', "share endpoints and the cluster "
+                                      "policy through the bay's ZooKeeper")],
+               help='Where endpoints are published and other hosts\' '
+                    'endpoints learned from.'),
+    cfg.StrOpt('hosts', default='127.0.0.1:2181',
+               help='ZooKeeper servers, as HOST:PORT[,HOST:PORT...].'),
+    cfg.StrOpt('root', default='/magnum-iovisor',
+               help='ZooKeeper path under which endpoints (<root>/endpoints) '
+                    'and the cluster policy (<root>/policy) live.'),
+    cfg.FloatOpt('session_timeout', default=10.0, min=1.0,
+                 help='ZooKeeper session timeout in seconds: how long after '
+                      'a host dies its endpoints vanish from the others.'),
+    cfg.FloatOpt('connect_timeout', default=5.0, min=0.1,
+                 help='How long a command (not the daemon, which never '
+                      'waits) waits for ZooKeeper before giving up.'),
+    cfg.StrOpt('host_name', sample_default='<the machine\'s host name>',
+               help='Name this host publishes its endpoints under; unique '
+                    'in the cluster. Default: the machine\'s host name.'),
+]
+
+
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
+    conf.register_opts(registry_opts, group='registry')
 
 
 def list_opts():
     return [('dataplane', dataplane_opts),
-            ('iovisor_bay', iovisor_bay_opts)]
+            ('iovisor_bay', iovisor_bay_opts),
+            ('registry', registry_opts)]

@@ -10,6 +10,8 @@ PACKAGES=(
     python3-bpfcc python3-venv python3-dev libbpf1 iproute2 iputils-ping
     docker.io busybox-static zookeeper iperf3 git
 )
+# what tests/functional/zookeeper.py runs ZooKeeper with: Java and a logger
+PACKAGES+=(default-jre-headless libslf4j-java)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

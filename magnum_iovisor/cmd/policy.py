@@ -7,6 +7,7 @@ from cliff import app
 from cliff import commandmanager
 from oslo_config import cfg
 
+from magnum_iovisor.cmd import cluster_commands
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 
@@ -52,6 +53,10 @@ class PolicyApp(app.App):
         if self._dataplane is None:
             self._dataplane = dataplane.Dataplane(self.load_config().dataplane)
         return self._dataplane
+
+    def prepare_to_run_command(self, cmd):
+        if getattr(cmd, 'changes_policy', False):
+            cluster_commands.refuse_local_change(self)
 
     def clean_up(self, cmd, result, err):
         if self._dataplane is not None:

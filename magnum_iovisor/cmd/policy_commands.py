@@ -47,6 +47,7 @@ class Show(lister.Lister):
 
 class _SetRule(command.Command):
     action = None
+    changes_policy = True
 
     def get_parser(self, prog_name):
         return add_pair(super().get_parser(prog_name))
@@ -67,6 +68,7 @@ class Deny(_SetRule):
 
 class Remove(command.Command):
     """Remove the rule for SRC -> DST (the pair is then denied by default)."""
+    changes_policy = True
 
     def get_parser(self, prog_name):
         return add_pair(super().get_parser(prog_name))
@@ -78,6 +80,7 @@ class Remove(command.Command):
 
 class Load(command.Command):
     """Replace the whole policy with a file's (all or nothing)."""
+    changes_policy = True
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)

@@ -159,6 +159,46 @@ class Dataplane:
         self._refuse_local(key, address)
         return self.maps['endpoints'].delete(key)
 
+    def learned(self):
+        """{address: group} of the entries learned from the registry."""
+        return {events.address(k.addr): v.group
+                for k, v in self.maps['endpoints'].items()
+                if v.flags & layout.EndpointFlag.LEARNED}
+
+    def learn(self, groups):
+        """Tag remote endpoints ``{address: group}`` as learned.
+
+        Addresses attached on this host or tagged by hand keep their entry.
+        Returns the addresses left alone that way.
+        """
+        endpoints = self.maps['endpoints']
+        writes, held = [], []
+        for address, group in sorted(groups.items()):
+            policy_model.check_group(group, 'group')
+            key = address_key(address)
+            known = endpoints.get(key)
+            if (known is not None
+                    and not known.flags & layout.EndpointFlag.LEARNED):
+                held.append(address)
+                continue
+            writes.append((key, layout.Endpoint(
+                group=group, flags=layout.EndpointFlag.LEARNED)))
+        endpoints.set_many(writes)
+        return held
+
+    def forget(self, addresses):
+        """Remove the learned entries of ``addresses``; others stay."""
+        endpoints = self.maps['endpoints']
+        gone = []
+        for address in addresses:
+            key = address_key(address)
+            known = endpoints.get(key)
+            if (known is not None
+                    and known.flags & layout.EndpointFlag.LEARNED
+                    and endpoints.delete(key)):
+                gone.append(address)
+        return gone
+
     def attach(self, ifname, address, group, netns=None, sandbox_side=None):
         """Enforce on ``ifname``, the interface of endpoint ``address``."""
         policy_model.check_group(group, 'group')

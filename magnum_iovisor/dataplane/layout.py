@@ -28,6 +28,10 @@ class Direction(enum.IntEnum):
     TO_ENDPOINT = 1
 
 
+class EndpointFlag(enum.IntFlag):
+    LEARNED = 1 << 0     # written by the cluster registry sync
+
+
 class EndpointKey(ctypes.Structure):
     _fields_ = [('addr', ctypes.c_uint32)]   # network byte order
 

@@ -64,12 +64,16 @@ def program_dir(pin_dir, version):
     return os.path.join(pin_dir, 'programs', version)
 
 
+def lock_path(pin_dir):
+    return os.path.join(LOCK_DIR, 'magnum-iovisor%s.lock'
+                        % pin_dir.replace('/', '_'))
+
+
 @contextlib.contextmanager
 def pin_lock(pin_dir):
     """Serialise compile-and-pin between processes sharing ``pin_dir``."""
     os.makedirs(LOCK_DIR, exist_ok=True)
-    name = 'magnum-iovisor%s.lock' % pin_dir.replace('/', '_')
-    with open(os.path.join(LOCK_DIR, name), 'w') as lock:
+    with open(lock_path(pin_dir), 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 

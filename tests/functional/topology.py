@@ -25,8 +25,9 @@ def nsexec(ns, *cmd, check=True, timeout=30):
 
 
 class Topology:
-    def __init__(self, prefix=None):
+    def __init__(self, prefix=None, gateway=GATEWAY):
         self.prefix = prefix or 'mi%s' % uuid.uuid4().hex[:6]
+        self.gateway = gateway
         self.slave = self.prefix + '-slave'
         self.hosts = {}          # name -> (netns, address)
         self.host_ifaces = {}    # name -> host-side interface in the slave
@@ -58,9 +59,9 @@ class Topology:
         self._add_ns(ns)
         host_if = self._veth(name, ns)
         nsexec(ns, 'ip', 'addr', 'add', address + '/32', 'dev', 'eth0')
-        nsexec(ns, 'ip', 'route', 'add', GATEWAY, 'dev', 'eth0')
-        nsexec(ns, 'ip', 'route', 'add', 'default', 'via', GATEWAY)
-        nsexec(self.slave, 'ip', 'addr', 'add', GATEWAY + '/32', 'dev',
+        nsexec(ns, 'ip', 'route', 'add', self.gateway, 'dev', 'eth0')
+        nsexec(ns, 'ip', 'route', 'add', 'default', 'via', self.gateway)
+        nsexec(self.slave, 'ip', 'addr', 'add', self.gateway + '/32', 'dev',
                host_if)
         nsexec(self.slave, 'ip', 'route', 'add', address + '/32', 'dev',
                host_if)

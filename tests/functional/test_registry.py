@@ -1,0 +1,230 @@
+"""Two slaves sharing endpoints and a policy through a real ZooKeeper.
+
+The seed scenario split across hosts: ``web`` (100) and ``cache`` (200) on
+slave A, ``db`` (200) and ``dns`` (100) on slave B, an untagged ``outside``
+host behind A; the seed's policy is the cluster policy.
+"""
+
+import signal
+import subprocess
+import time
+
+import testtools
+from testtools import content
+
+from magnum_iovisor import policy
+from tests.functional import cluster as cluster_module
+
+wait_for = cluster_module.wait_for
+
+SEED_POLICY = '100>0 0>100 100>100 100<>200'
+SESSION_TIMEOUT = 2.0
+# generous bounds for polling; nothing here measures speed
+PROPAGATION = 10.0
+EXPIRY = SESSION_TIMEOUT + 20.0
+A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
+B_LEARNS = {'10.1.1.10': 100, '10.1.1.20': 200}     # web, cache
+
+
+class TwoSlavesTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.cluster = self.useFixture(
+            cluster_module.Cluster(session_timeout=SESSION_TIMEOUT))
+        self.a = self.cluster.slaves['a']
+        self.b = self.cluster.slaves['b']
+        self.addOnException(self._attach_logs)
+        loaded = self.a.policy_command('cluster', 'load', '-',
+                                       stdin=SEED_POLICY)
+        self.assertEqual(0, loaded.returncode, loaded.stderr)
+        self.a.add_container('web', 10, 100)
+        self.a.add_container('cache', 20, 200)
+        self.b.add_container('db', 20, 200)
+        self.b.add_container('dns', 30, 100)
+        self.a.topo.add_outside('outside', 1)
+        self.assertLearned(self.a, A_LEARNS)
+        self.assertLearned(self.b, B_LEARNS)
+
+    def _attach_logs(self, exc_info):
+        for name, slave in self.cluster.slaves.items():
+            self.addDetail('agent-%s' % name, content.text_content(
+                slave.log()))
+        self.addDetail('zookeeper', content.text_content(
+            self.cluster.zookeeper.log()))
+
+    def assertLearned(self, slave, expected, timeout=PROPAGATION):
+        """The slave's learned entries become exactly ``expected``."""
+        wait_for(lambda: slave.learned() == expected, timeout)
+        self.assertEqual(expected, slave.learned())
+
+    def assertReach(self, expected):
+        seen = {pair: self.cluster.ping(*pair) for pair in expected}
+        self.assertEqual(expected, seen)
+
+    def seed_matrix(self):
+        return {('web', 'db'): True,        # 100 -> 200, A to B
+                ('db', 'web'): True,        # 200 -> 100, B to A
+                ('dns', 'cache'): True,     # 100 -> 200, B to A
+                ('web', 'dns'): True,       # 100 -> 100
+                ('db', 'cache'): False,     # 200 -> 200: no rule
+                ('outside', 'db'): False,   # 0 -> 200 on B
+                ('outside', 'cache'): False,
+                ('outside', 'dns'): True,   # routed to B, 0 -> 100
+                ('web', 'outside'): True}
+
+    def node_owners(self):
+        """{node name: ephemeral owner} under <root>/endpoints."""
+        path = cluster_module.ZK_ROOT + '/endpoints'
+        with self.cluster.zookeeper_client() as client:
+            return {name: client.exists(path + '/' + name).ephemeralOwner
+                    for name in client.get_children(path)}
+
+    # -- the seed scenario across hosts ---------------------------------------
+
+    def test_seed_matrix_holds_across_slaves(self):
+        self.assertReach(self.seed_matrix())
+        seed = self.a.dataplane.policy()
+        self.assertEqual(5, len(seed))
+        self.assertEqual(seed, self.b.dataplane.policy())
+        # the remote endpoints are learned entries, next to the local ones
+        self.assertEqual(
+            sorted([('10.1.1.10', 100), ('10.1.1.20', 200)]
+                   + list(A_LEARNS.items())),
+            [(address, group) for address, group, _
+             in self.a.dataplane.endpoints()])
+        listed = self.b.policy_command('cluster', 'endpoints', '-f', 'value')
+        self.assertEqual(['10.1.1.10 100 slave-a', '10.1.1.20 200 slave-a',
+                          '10.1.2.20 200 slave-b', '10.1.2.30 100 slave-b'],
+                         listed.stdout.splitlines(), listed.stderr)
+
+    def test_removed_container_leaves_the_other_slave(self):
+        self.b.remove_container('db')
+        self.assertLearned(self.a, {'10.1.2.30': 100})
+        self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a',
+                          '10.1.2.30@100@slave-b'}, set(self.node_owners()))
+
+    # -- hosts and ZooKeeper failing ------------------------------------------
+
+    def test_killed_agent_endpoints_vanish_after_session_timeout(self):
+        self.b.kill_agent()
+        self.assertLearned(self.a, {}, timeout=EXPIRY)
+        self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a'},
+                         set(self.node_owners()))
+        # B keeps enforcing what it knew without its agent
+        self.assertEqual(B_LEARNS, self.b.learned())
+        self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
+        # a new agent announces B's attached endpoints again, once each
+        self.b.start_agent()
+        self.assertLearned(self.a, A_LEARNS)
+        self.assertLearned(self.b, B_LEARNS)
+        self.assertEqual(4, len(self.node_owners()))
+        self.assertReach(self.seed_matrix())
+
+    def test_zookeeper_outage_keeps_enforcing_and_resyncs(self):
+        web_ns, db_address = self.cluster.host('web')[0], '10.1.2.20'
+        pings = 30
+        flow = subprocess.Popen(
+            ('ip', 'netns', 'exec', web_ns, 'ping', '-q', '-c', str(pings),
+             '-i', '0.2', '-W', '1', db_address),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.addCleanup(_stop, flow)
+        time.sleep(1)
+        self.cluster.zookeeper.stop(signal.SIGKILL)
+        refused = self.a.policy_command('allow', '200', '200')
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('cannot tell whether a cluster policy is in force',
+                      refused.stderr)
+
+        # a container started on B meanwhile is served and works locally
+        self.b.add_container('web2', 40, 100)
+        self.assertReach({('web2', 'db'): True, ('outside', 'db'): False,
+                          ('dns', 'cache'): True})
+        # past the session timeout, both keep what they knew; A has not
+        # heard of web2, so web2 (group 0 there) cannot reach A's cache
+        time.sleep(SESSION_TIMEOUT + 1)
+        self.assertEqual(A_LEARNS, self.a.learned())
+        self.assertEqual(B_LEARNS, self.b.learned())
+        self.assertReach({('web2', 'cache'): False})
+        out, _ = flow.communicate(timeout=60)
+        self.assertIn('%d packets transmitted, %d received' % (pings, pings),
+                      out)
+
+        self.cluster.zookeeper.start()
+        self.assertLearned(self.a, dict(A_LEARNS, **{'10.1.2.40': 100}),
+                           timeout=EXPIRY)
+        self.assertLearned(self.b, B_LEARNS)
+        self.assertReach({('web2', 'cache'): True})
+        self.assertReach(self.seed_matrix())
+        wait_for(lambda: len(self.node_owners()) == 5, PROPAGATION)
+        self.assertEqual(5, len(self.node_owners()))
+
+    def test_expired_session_recreates_ephemeral_nodes(self):
+        before = self.node_owners()
+        old_session = before['10.1.2.20@200@slave-b']
+        self.b.request('expire_session')
+
+        def renewed():
+            owners = self.node_owners()
+            b_owners = {o for n, o in owners.items() if n.endswith('slave-b')}
+            return (set(owners) == set(before) and len(b_owners) == 1
+                    and old_session not in b_owners)
+
+        self.assertTrue(wait_for(renewed, EXPIRY), self.node_owners())
+        self.assertLearned(self.a, A_LEARNS)
+        self.assertLearned(self.b, B_LEARNS)
+        self.assertReach(self.seed_matrix())
+
+    # -- the cluster policy ---------------------------------------------------
+
+    def test_cluster_policy_changes_every_slave(self):
+        tighter = '100>0 0>100 100>100'
+        loaded = self.b.policy_command('cluster', 'load', '-', stdin=tighter)
+        self.assertEqual(0, loaded.returncode, loaded.stderr)
+        for slave in (self.a, self.b):
+            wait_for(lambda: len(slave.dataplane.policy()) == 3, PROPAGATION)
+            self.assertEqual(policy.parse_text(tighter),
+                             slave.dataplane.policy())
+        self.assertReach({('web', 'db'): False, ('web', 'dns'): True})
+
+    def test_bad_cluster_policy_is_refused_and_ignored(self):
+        seed = self.a.dataplane.policy()
+        bad = self.a.policy_command('cluster', 'load', '-',
+                                    stdin='100>0 100>70000')
+        self.assertNotEqual(0, bad.returncode)
+        self.assertIn("rule 2 ('100>70000'): group 70000 out of range",
+                      bad.stderr)
+        exported = self.a.policy_command('cluster', 'export')
+        self.assertEqual('0<>100 100>100 100<>200', exported.stdout.strip())
+
+        # written behind the command's back: logged, last good one kept
+        with self.cluster.zookeeper_client() as client:
+            client.set(cluster_module.ZK_ROOT + '/policy',
+                       b'{"rules": [{"src": 100}]}')
+        for slave in (self.a, self.b):
+            wait_for(lambda: 'ignoring the cluster policy' in slave.log(),
+                     PROPAGATION)
+            self.assertIn("rule 1: missing 'dst'", slave.log())
+            self.assertEqual(seed, slave.dataplane.policy())
+        self.assertReach(self.seed_matrix())
+
+    def test_local_changes_refused_while_a_cluster_policy_is_in_force(self):
+        seed = self.a.dataplane.policy()
+        refused = self.a.policy_command('allow', '200', '200')
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('a cluster policy is in force', refused.stderr)
+        self.assertEqual(seed, self.a.dataplane.policy())
+
+        cleared = self.a.policy_command('cluster', 'clear')
+        self.assertEqual(0, cleared.returncode, cleared.stderr)
+        # the slaves keep enforcing it, and now take local changes
+        allowed = self.a.policy_command('allow', '200', '200')
+        self.assertEqual(0, allowed.returncode, allowed.stderr)
+        self.assertEqual(policy.Action.ALLOW,
+                         self.a.dataplane.policy().action(200, 200))
+        self.assertEqual(seed, self.b.dataplane.policy())
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()

@@ -1,0 +1,104 @@
+"""A private ZooKeeper server (Debian's ``zookeeper`` package) for tests.
+
+Runs standalone on its own port and data directory under ``workdir``,
+optionally inside a network namespace; ``stop`` and ``start`` again keep
+the data (a restarted server, as after an outage).
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+import fixtures
+
+JARS = ('/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar')
+MAIN = 'org.apache.zookeeper.server.ZooKeeperServerMain'
+# the smallest tick the server accepts sessions of a second or more with
+TICK_MS = 500
+
+
+class ZooKeeperServer:
+    def __init__(self, workdir, address, port, netns=None):
+        self.workdir = workdir
+        self.address = address
+        self.port = port
+        self.netns = netns
+        self.proc = None
+        self.config = os.path.join(workdir, 'zoo.cfg')
+        self.log_path = os.path.join(workdir, 'zookeeper.log')
+        os.makedirs(os.path.join(workdir, 'data'), exist_ok=True)
+        with open(self.config, 'w') as cfg:
+            cfg.write('tickTime=%d\n' % TICK_MS
+                      + 'dataDir=%s\n' % os.path.join(workdir, 'data')
+                      + 'clientPort=%d\n' % port
+                      + 'clientPortAddress=%s\n' % address
+                      + 'maxSessionTimeout=%d\n' % (60 * 1000)
+                      + 'admin.enableServer=false\n')
+
+    @property
+    def hosts(self):
+        return '%s:%d' % (self.address, self.port)
+
+    def start(self, timeout=30):
+        cmd = ['java', '-Xmx128m', '-XX:+UseSerialGC',
+               '-XX:TieredStopAtLevel=1', '-cp', ':'.join(JARS), MAIN,
+               self.config]
+        if self.netns:
+            # ip netns exec execs java: the pid is the server's
+            cmd = ['ip', 'netns', 'exec', self.netns] + cmd
+        log = open(self.log_path, 'a')
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=log,
+                                     cwd=self.workdir)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while not self.listening():
+            if self.proc.poll() is not None:
+                raise RuntimeError('ZooKeeper exited with %d; see %s'
+                                   % (self.proc.returncode, self.log_path))
+            if time.monotonic() > deadline:
+                raise RuntimeError('ZooKeeper not listening after %d s; see '
+                                   '%s' % (timeout, self.log_path))
+            time.sleep(0.05)
+
+    def listening(self):
+        cmd = ['ss', '-ltnH', 'sport = :%d' % self.port]
+        if self.netns:
+            cmd = ['ip', 'netns', 'exec', self.netns] + cmd
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout
+        return bool(out.strip())
+
+    def stop(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(30)
+        self.proc = None
+
+    def log(self):
+        with open(self.log_path, errors='replace') as log:
+            return log.read()
+
+
+class PrivateZooKeeper(fixtures.Fixture):
+    """A ZooKeeper server alone in a new network namespace.
+
+    It listens on that namespace's loopback; clients run there too (see
+    ``magnum_iovisor.dataplane.attach.in_netns``).
+    """
+
+    def _setUp(self):
+        prefix = 'mi%s' % uuid.uuid4().hex[:6]
+        self.netns = prefix + '-zk'
+        subprocess.run(('ip', 'netns', 'add', self.netns), check=True)
+        self.addCleanup(subprocess.run, ('ip', 'netns', 'del', self.netns))
+        subprocess.run(('ip', 'netns', 'exec', self.netns, 'ip', 'link',
+                        'set', 'lo', 'up'), check=True)
+        workdir = tempfile.mkdtemp(prefix=prefix + '-')
+        self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
+        self.server = ZooKeeperServer(workdir, '127.0.0.1', 2181,
+                                      netns=self.netns)
+        self.addCleanup(self.server.stop)
+        self.server.start()

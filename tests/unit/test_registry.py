@@ -1,0 +1,230 @@
+"""The registry model, local backend, sync and agent, on a fake dataplane."""
+
+import os
+import re
+import threading
+
+import testtools
+
+from magnum_iovisor.dataplane import layout
+from magnum_iovisor import policy
+from magnum_iovisor import registry
+from magnum_iovisor.registry import agent as agent_module
+from magnum_iovisor.registry import local
+from magnum_iovisor.registry import sync
+from magnum_iovisor.registry import zookeeper
+
+LEARNED = layout.EndpointFlag.LEARNED
+
+
+class FakeDataplane:
+    """The endpoint and policy semantics of Dataplane, in memory."""
+
+    def __init__(self):
+        self.entries = {}        # address -> (group, flags, ifindex)
+        self.policy_in_force = policy.Policy()
+        self.interfaces = {}     # ifname -> ifindex
+
+    def endpoints(self):
+        return sorted((a, g, i) for a, (g, _, i) in self.entries.items())
+
+    def learned(self):
+        return {a: g for a, (g, f, _) in self.entries.items() if f & LEARNED}
+
+    def learn(self, groups):
+        held = []
+        for address, group in sorted(groups.items()):
+            known = self.entries.get(address)
+            if known is not None and not known[1] & LEARNED:
+                held.append(address)
+            else:
+                self.entries[address] = (group, LEARNED, 0)
+        return held
+
+    def forget(self, addresses):
+        gone = [a for a in addresses
+                if a in self.entries and self.entries[a][1] & LEARNED]
+        for address in gone:
+            del self.entries[address]
+        return gone
+
+    def tag(self, address, group):
+        self.entries[address] = (group, 0, 0)
+
+    def untag(self, address):
+        return self.entries.pop(address, None) is not None
+
+    def attach(self, ifname, address, group, netns=None, sandbox_side=None):
+        index = self.interfaces.setdefault(ifname, len(self.interfaces) + 1)
+        self.entries[address] = (group, 0, index)
+        return index
+
+    def detach(self, ifname, netns=None):
+        index = self.interfaces.pop(ifname, None)
+        gone = [a for a, (_, _, i) in self.entries.items() if i == index]
+        for address in gone:
+            del self.entries[address]
+        return gone
+
+    def replace_policy(self, new):
+        upserts, removals = new.diff(self.policy_in_force)
+        self.policy_in_force = new
+        return upserts, removals
+
+
+def ep(address, group, host):
+    return registry.Endpoint(address, group, host)
+
+
+class EndpointTest(testtools.TestCase):
+    def test_bad_endpoints_name_the_problem(self):
+        self.assertRaisesRegex(ValueError, "'10.0.0.300' is not an IPv4",
+                               ep, '10.0.0.300', 1, 'a')
+        self.assertRaisesRegex(policy.PolicyError, 'endpoint 10.0.0.1: group '
+                               '70000 out of range', ep, '10.0.0.1', 70000,
+                               'a')
+        self.assertRaisesRegex(ValueError, 'host name .a@b', ep, '10.0.0.1',
+                               1, 'a@b')
+
+    def test_node_names_round_trip(self):
+        endpoint = ep('10.1.2.3', 65535, 'slave-1.example.org')
+        self.assertEqual('10.1.2.3@65535@slave-1.example.org',
+                         zookeeper.node_name(endpoint))
+        self.assertEqual(endpoint, zookeeper.parse_node_name(
+            zookeeper.node_name(endpoint)))
+
+    def test_foreign_node_names_are_refused(self):
+        for name in ('10.1.2.3', '10.1.2.3@x@h', 'a@1@h', '10.1.2.3@1@'):
+            self.assertRaises(ValueError, zookeeper.parse_node_name, name)
+
+    def test_root_must_be_an_absolute_path(self):
+        for root in ('magnum', '/magnum/', '/a//b'):
+            self.assertRaisesRegex(registry.RegistryError, 'must be an '
+                                   'absolute', zookeeper.check_root, root)
+        self.assertEqual('/m/i', zookeeper.check_root('/m/i'))
+
+
+class LocalRegistryTest(testtools.TestCase):
+    def test_watchers_see_every_change_as_a_snapshot(self):
+        reg = local.LocalRegistry('a')
+        seen = []
+        reg.watch_endpoints(seen.append)
+        reg.publish(ep('10.0.0.1', 1, 'a'))
+        reg.publish(ep('10.0.0.1', 1, 'a'))       # no change, no call
+        reg.publish(ep('10.0.0.1', 2, 'a'))
+        reg.withdraw('10.0.0.1')
+        reg.withdraw('10.0.0.1')
+        self.assertEqual([frozenset(), {ep('10.0.0.1', 1, 'a')},
+                          {ep('10.0.0.1', 2, 'a')}, frozenset()], seen)
+
+    def test_only_this_hosts_endpoints(self):
+        reg = local.LocalRegistry('a')
+        self.assertRaisesRegex(registry.RegistryError, 'host a cannot '
+                               'publish an endpoint of host b', reg.publish,
+                               ep('10.0.0.1', 1, 'b'))
+
+    def test_policy_watchers(self):
+        reg = local.LocalRegistry('a')
+        seen = []
+        reg.watch_policy(seen.append)
+        seed = policy.parse_text('100>0')
+        reg.set_cluster_policy(seed)
+        reg.set_cluster_policy(None)
+        self.assertEqual([None, seed, None], seen)
+
+    def test_open_registry_picks_the_backend(self):
+        class Conf:
+            backend = 'local'
+            host_name = None
+
+        reg = registry.open_registry(Conf)
+        self.assertIsInstance(reg, local.LocalRegistry)
+        self.assertTrue(reg.host_name)
+        Conf.backend = 'etcd'
+        self.assertRaisesRegex(registry.RegistryError, "unknown registry "
+                               "backend 'etcd'", registry.open_registry, Conf)
+
+
+class SyncTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.dp = FakeDataplane()
+        self.sync = sync.EndpointSync(self.dp, 'a', threading.Lock())
+
+    def test_remote_endpoints_are_learned_and_own_ones_skipped(self):
+        self.sync({ep('10.1.1.1', 100, 'a'), ep('10.1.2.1', 200, 'b')})
+        self.assertEqual({'10.1.2.1': 200}, self.dp.learned())
+
+    def test_a_snapshot_is_applied_as_a_diff(self):
+        self.sync({ep('10.1.2.1', 200, 'b'), ep('10.1.2.2', 100, 'b')})
+        self.sync({ep('10.1.2.1', 300, 'b'), ep('10.1.3.1', 100, 'c')})
+        self.assertEqual({'10.1.2.1': 300, '10.1.3.1': 100},
+                         self.dp.learned())
+        upserts, gone = self.sync({ep('10.1.2.1', 300, 'b'),
+                                   ep('10.1.3.1', 100, 'c')})
+        self.assertEqual(({}, []), (upserts, gone))
+
+    def test_local_and_hand_tagged_entries_are_never_touched(self):
+        self.dp.attach('veth1', '10.1.1.1', 100)
+        self.dp.tag('192.0.2.1', 7)
+        snapshot = {ep('10.1.1.1', 200, 'b'), ep('192.0.2.1', 200, 'b')}
+        self.sync(snapshot)
+        self.sync(frozenset())
+        self.assertEqual([('10.1.1.1', 100, 1), ('192.0.2.1', 7, 0)],
+                         self.dp.endpoints())
+
+    def test_stale_learned_entries_go_on_the_first_snapshot(self):
+        self.dp.learn({'10.1.9.9': 5})     # from before a restart
+        self.sync({ep('10.1.2.1', 200, 'b')})
+        self.assertEqual({'10.1.2.1': 200}, self.dp.learned())
+
+    def test_an_address_announced_twice_goes_to_one_host(self):
+        twice = {ep('10.1.2.1', 200, 'c'), ep('10.1.2.1', 100, 'b')}
+        self.assertEqual({'10.1.2.1': 100}, sync.remote_groups(twice, 'a'))
+
+
+class AgentTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.dp = FakeDataplane()
+        self.reg = local.LocalRegistry('a')
+        self.agent = agent_module.Agent(self.dp, self.reg)
+
+    def test_start_announces_what_is_attached_already(self):
+        self.dp.attach('veth1', '10.1.1.1', 100)
+        self.dp.tag('192.0.2.1', 7)
+        self.agent.start()
+        self.assertEqual({ep('10.1.1.1', 100, 'a')}, self.reg.endpoints())
+
+    def test_join_and_leave(self):
+        self.agent.start()
+        self.agent.join('veth1', '10.1.1.1', 100)
+        self.agent.join('veth2', '10.1.1.2', 200)
+        self.assertEqual({ep('10.1.1.1', 100, 'a'), ep('10.1.1.2', 200, 'a')},
+                         self.reg.endpoints())
+        self.agent.leave('10.1.1.1', 'veth1')
+        # the interface of 10.1.1.2 is gone already: forgotten all the same
+        self.dp.interfaces.pop('veth2')
+        self.agent.leave('10.1.1.2', 'veth2')
+        self.assertEqual(frozenset(), self.reg.endpoints())
+        self.assertEqual([], self.dp.endpoints())
+
+    def test_cluster_policy_is_applied_and_none_keeps_it(self):
+        self.agent.start()
+        seed = policy.parse_text('100>0 0>100')
+        self.reg.set_cluster_policy(seed)
+        self.assertEqual(seed, self.dp.policy_in_force)
+        self.reg.set_cluster_policy(None)
+        self.assertEqual(seed, self.dp.policy_in_force)
+        self.assertIsNone(self.agent.cluster_policy)
+
+
+class LayoutTest(testtools.TestCase):
+    def test_endpoint_flags_match_maps_h(self):
+        path = os.path.join(os.path.dirname(__file__), '..', '..', 'bpf',
+                            'maps.h')
+        with open(path) as header:
+            text = header.read()
+        match = re.search(r'ENDPOINT_LEARNED = 1 << (\d+)', text)
+        self.assertIsNotNone(match)
+        self.assertEqual(layout.EndpointFlag.LEARNED, 1 << int(match.group(1)))
