@@ -31,9 +31,36 @@ dataplane_opts = [
 ]
 
 
+docker_opts = [
+    cfg.StrOpt('socket_path', default='/run/docker/plugins/iovisor.sock',
+               help='Unix socket the libnetwork driver serves. Docker names '
+                    'the driver after the basename (iovisor.sock: '
+                    '"docker network create -d iovisor").'),
+    cfg.StrOpt('state_dir', default='/var/lib/magnum-iovisor',
+               help='Directory where the driver keeps its networks and '
+                    'endpoints, one JSON file each, across restarts.'),
+    cfg.StrOpt('default_mode', default='veth',
+               choices=['veth', 'macvlan', 'ipvlan'],
+               help='Interface kind of a network created without '
+                    '"-o iovisor.mode=...".'),
+    cfg.StrOpt('default_parent',
+               help='Parent interface of macvlan/ipvlan networks created '
+                    'without "-o iovisor.parent=...".'),
+    cfg.FloatOpt('sandbox_timeout', default=60.0, min=1.0,
+                 help='Seconds to wait for Docker to move a macvlan/ipvlan '
+                      'interface into its container before giving up on '
+                      'attaching the classifiers to it.'),
+]
+
+
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
 
 
+def register_docker_opts(conf):
+    conf.register_opts(docker_opts, group='docker')
+
+
 def list_opts():
-    return [('dataplane', dataplane_opts)]
+    return [('dataplane', dataplane_opts),
+            ('docker', docker_opts)]
