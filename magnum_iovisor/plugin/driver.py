@@ -327,6 +327,7 @@ class Driver:
             while True:
                 ifname = sandbox.wait_for_link(
                     sandbox_key, alias, self.sandbox_timeout, cancelled)
+                arrived = time.monotonic()
                 with self.lock:
                     endpoint = self._current(endpoint_id, sandbox_key)
                     if ifname is None or endpoint is None:
@@ -342,12 +343,12 @@ class Driver:
                         continue
                     self.attached.add(endpoint_id)
                     self.watchers.pop(endpoint_id, None)
-                    joined = self.joined_at.pop(endpoint_id, None)
-                    LOG.info('endpoint %s: attached on %s in %s%s',
-                             endpoint_id[:12], ifname, sandbox_key,
-                             ', %.1f ms after Join'
-                             % ((time.monotonic() - joined) * 1000)
-                             if joined else '')
+                    joined = self.joined_at.pop(endpoint_id, arrived)
+                    LOG.info('endpoint %s: attached on %s in %s; interface '
+                             'there %.1f ms after Join, attached %.1f ms '
+                             'later', endpoint_id[:12], ifname, sandbox_key,
+                             (arrived - joined) * 1000,
+                             (time.monotonic() - arrived) * 1000)
                     return
         except Exception:
             LOG.exception('endpoint %s: cannot attach in sandbox %s',

@@ -87,8 +87,9 @@ class DockerPluginTestCase(testtools.TestCase):
         tagged = self.groups_by_address()
         for address in addresses:
             self.assertNotIn(address, tagged)
-        self.assertEqual([], [f for f in self.plugin.state_files()
-                              if f.startswith('endpoints/')])
+        files = set(self.plugin.state_files())
+        self.assertEqual([], [e for e in endpoints
+                              if 'endpoints/%s.json' % e in files])
 
 
 class SeedMatrixTest(DockerPluginTestCase):
@@ -253,7 +254,7 @@ class RestartTest(DockerPluginTestCase):
     def test_dockerd_restart_keeps_the_network(self):
         site = self.site()
         self.load_seed_policy()
-        restart = ('--restart', 'always')
+        restart = ('--restart', 'always', '--stop-timeout', '1')
         hosts = {}
         for role, group in seed.CONTAINERS.items():
             name = '%s-%s' % (self.prefix, role)
