@@ -40,7 +40,12 @@ docker_opts = [
                help='Directory where the driver keeps its networks and '
                     'endpoints, one JSON file each, across restarts.'),
     cfg.StrOpt('default_mode', default='veth',
-               choices=['veth', 'macvlan', 'ipvlan'],
+               choices=[('veth', 'routed veth pair, programs on the host '
+                                 'end; works on every kernel'),
+                        ('macvlan', 'macvlan slave of the parent, programs '
+                                    'inside the container'),
+                        ('ipvlan', 'ipvlan L3 slave of the parent, programs '
+                                   'inside the container')],
                help='Interface kind of a network created without '
                     '"-o iovisor.mode=...".'),
     cfg.StrOpt('default_parent',

@@ -52,9 +52,11 @@ class SeedSite(fixtures.Fixture):
     network's gateway address; nothing reaches a real interface.
     """
 
-    def __init__(self, dockerd, driver, mode='veth'):
+    def __init__(self, dockerd, driver, mode='veth', host_outside=False):
         super().__init__()
         self.dockerd, self.driver, self.mode = dockerd, driver, mode
+        # the demo's outside is the host itself (veth only), not a namespace
+        self.host_outside = host_outside
 
     def _setUp(self):
         tag = uuid.uuid4().hex[:8]
@@ -64,6 +66,10 @@ class SeedSite(fixtures.Fixture):
         containers, link = free_subnets()
         self.subnet = str(containers)
         gateway = str(containers.network_address + 1)
+        if self.host_outside:
+            self.outside_address = gateway
+            self._create_network()
+            return
         run('ip', 'netns', 'add', self.outside_ns)
         self.addCleanup(run, 'ip', 'netns', 'del', self.outside_ns,
                         check=False)
@@ -73,7 +79,7 @@ class SeedSite(fixtures.Fixture):
         self.nsexec('ip', 'link', 'set', 'lo', 'up')
         self.nsexec('ip', 'link', 'set', 'eth0', 'up')
         run('ip', 'link', 'set', self.host_if, 'up')
-        options = ['-o', 'iovisor.mode=' + self.mode]
+        options = []
         if self.mode == 'veth':
             near, far = str(link.network_address + 1), str(
                 link.network_address + 2)
@@ -87,8 +93,13 @@ class SeedSite(fixtures.Fixture):
             self.nsexec('ip', 'addr', 'add', gateway + '/24', 'dev', 'eth0')
             options += ['-o', 'iovisor.parent=' + self.host_if]
             self.outside_address = gateway
+        self._create_network(*options)
+
+    def _create_network(self, *options):
         self.dockerd.docker('network', 'create', '-d', self.driver,
-                            '--subnet', self.subnet, *options, self.network)
+                            '--subnet', self.subnet, '-o',
+                            'iovisor.mode=' + self.mode, *options,
+                            self.network)
         self.addCleanup(self.dockerd.docker, 'network', 'rm', self.network,
                         check=False)
 
@@ -118,6 +129,8 @@ class SeedSite(fixtures.Fixture):
     def ping(self, source, address):
         """Ping from a container name, or from the outside (None)."""
         cmd = ('ping', '-c', '1', '-W', str(PING_WAIT), address)
+        if source is None and self.host_outside:
+            return run(*cmd, check=False).returncode == 0
         if source is None:
             return self.nsexec(*cmd, check=False).returncode == 0
         return self.dockerd.docker('exec', source, *cmd,
