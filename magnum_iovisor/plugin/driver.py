@@ -188,7 +188,10 @@ class Driver:
         if not address:
             raise DriverError('endpoint %s has no IPv4 address; create the '
                               'network with --subnet' % request['EndpointID'])
-        interface = ipaddress.IPv4Interface(address)
+        try:
+            interface = ipaddress.IPv4Interface(address)
+        except ValueError as exc:
+            raise DriverError('endpoint address: %s' % exc)
         if interface.ip not in ipaddress.IPv4Network(network.subnet):
             raise DriverError('address %s is outside the network subnet %s'
                               % (address, network.subnet))
@@ -263,12 +266,9 @@ class Driver:
 
     def _plug(self, kind, network, endpoint):
         try:
-            mac = kind.plug(network, endpoint)
+            kind.plug(network, endpoint)
         except links.LinkError as exc:
             raise DriverError(str(exc))
-        if mac:
-            endpoint.mac = mac
-            self.store.save_endpoint(endpoint)
         if kind.sandbox_side:
             # Tagged now so traffic to it is classified from any host
             # interface; its own filters follow once it is in the sandbox.
@@ -288,8 +288,8 @@ class Driver:
                    for other in self.endpoints.values()
                    if other.id != endpoint.id):
             self.dataplane.untag(endpoint.address)
-        if endpoint.sandbox_key or endpoint.mac:
-            endpoint.sandbox_key = endpoint.mac = None
+        if endpoint.sandbox_key:
+            endpoint.sandbox_key = None
             if endpoint.id in self.endpoints:
                 self.store.save_endpoint(endpoint)
 

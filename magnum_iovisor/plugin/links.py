@@ -78,7 +78,6 @@ class Veth:
                 raise LinkError('cannot create veth pair %s/%s: %s'
                                 % (host, sandbox, exc))
             self._route(ipr, network, endpoint)
-        return None
 
     def restore(self, network, endpoint):
         """After a restart: make sure the host end still routes."""
@@ -132,7 +131,7 @@ class Macvlan:
                  macvlan_mode='bridge')
 
     def plug(self, network, endpoint):
-        """Create the interface; returns its MAC address."""
+        """Create the interface, marked so it can be found in the sandbox."""
         name = endpoint.sandbox_ifname
         with IPRoute() as ipr:
             _delete(ipr, name)
@@ -145,9 +144,8 @@ class Macvlan:
             except NetlinkError as exc:
                 raise LinkError('cannot create %s %s on %s: %s'
                                 % (self.kind, name, network.parent, exc))
-            index = _index(ipr, name)
-            ipr.link('set', index=index, ifalias=alias(endpoint.id))
-            return ipr.get_links(index)[0].get_attr('IFLA_ADDRESS')
+            ipr.link('set', index=_index(ipr, name),
+                     ifalias=alias(endpoint.id))
 
     def plugged(self, endpoint):
         with IPRoute() as ipr:

@@ -32,7 +32,6 @@ class Endpoint:
     group: int
     host_ifname: str       # veth: host end; macvlan/ipvlan: name at creation
     sandbox_ifname: str    # the interface handed to Docker for the sandbox
-    mac: str = None        # macvlan/ipvlan: finds the interface in its sandbox
     sandbox_key: str = None  # set from Join until Leave
 
 
