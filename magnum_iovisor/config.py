@@ -68,12 +68,44 @@ registry_opts = [
 ]
 
 
+docker_opts = [
+    cfg.StrOpt('socket_path', default='/run/docker/plugins/iovisor.sock',
+               help='Unix socket the libnetwork driver serves. Docker names '
+                    'the driver after the basename (iovisor.sock: '
+                    '"docker network create -d iovisor").'),
+    cfg.StrOpt('state_dir', default='/var/lib/magnum-iovisor',
+               help='Directory where the driver keeps its networks and '
+                    'endpoints, one JSON file each, across restarts.'),
+    cfg.StrOpt('default_mode', default='veth',
+               choices=[('veth', 'routed veth pair, programs on the host '
+                                 'end; works on every kernel'),
+                        ('macvlan', 'macvlan slave of the parent, programs '
+                                    'inside the container'),
+                        ('ipvlan', 'ipvlan L3 slave of the parent, programs '
+                                   'inside the container')],
+               help='Interface kind of a network created without '
+                    '"-o iovisor.mode=...".'),
+    cfg.StrOpt('default_parent',
+               help='Parent interface of macvlan/ipvlan networks created '
+                    'without "-o iovisor.parent=...".'),
+    cfg.FloatOpt('sandbox_timeout', default=60.0, min=1.0,
+                 help='Seconds to wait for Docker to move a macvlan/ipvlan '
+                      'interface into its container before giving up on '
+                      'attaching the classifiers to it.'),
+]
+
+
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
     conf.register_opts(registry_opts, group='registry')
 
 
+def register_docker_opts(conf):
+    conf.register_opts(docker_opts, group='docker')
+
+
 def list_opts():
     return [('dataplane', dataplane_opts),
             ('iovisor_bay', iovisor_bay_opts),
-            ('registry', registry_opts)]
+            ('registry', registry_opts),
+            ('docker', docker_opts)]

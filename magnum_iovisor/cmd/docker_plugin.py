@@ -1,0 +1,52 @@
+"""``iovisor-docker-plugin``: the libnetwork driver daemon of this host."""
+
+import os
+import sys
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from magnum_iovisor import config
+from magnum_iovisor import dataplane
+from magnum_iovisor.plugin import driver
+from magnum_iovisor.plugin import listener
+from magnum_iovisor.plugin import routes
+from magnum_iovisor.plugin import state
+
+LOG = logging.getLogger(__name__)
+
+
+def load_config(argv):
+    conf = cfg.ConfigOpts()
+    config.register_opts(conf)
+    config.register_docker_opts(conf)
+    logging.register_options(conf)
+    defaults = [config.DEFAULT_CONFIG_FILE] \
+        if os.path.exists(config.DEFAULT_CONFIG_FILE) else []
+    conf(argv, project='magnum-iovisor', default_config_files=defaults)
+    return conf
+
+
+def main(argv=None):
+    conf = load_config(sys.argv[1:] if argv is None else argv)
+    logging.setup(conf, 'magnum-iovisor')
+    docker = conf.docker
+    try:
+        listener.clear_stale(docker.socket_path)
+        plane = dataplane.Dataplane(conf.dataplane)
+    except Exception as exc:
+        LOG.error('cannot start: %s', exc)
+        return 1
+    with plane:
+        network_driver = driver.Driver(
+            plane, state.Store(docker.state_dir),
+            default_mode=docker.default_mode,
+            default_parent=docker.default_parent,
+            sandbox_timeout=docker.sandbox_timeout)
+        network_driver.reconcile()
+        listener.serve(routes.make_app(network_driver), docker.socket_path)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""The libnetwork driver: what each Docker request does.
+
+Requests arrive validated (``schemas``). The driver owns the networks and
+endpoints (kept in a ``state.Store``), creates interfaces with the network's
+interface kind (``links``) and tags and attaches them through the
+``Dataplane``. It never calls back into dockerd.
+"""
+
+import ipaddress
+import logging
+import threading
+import time
+
+from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.plugin import links
+from magnum_iovisor.plugin import sandbox
+from magnum_iovisor.plugin import schemas
+from magnum_iovisor.plugin import state
+from magnum_iovisor import policy
+
+LOG = logging.getLogger(__name__)
+
+MODE = 'iovisor.mode'
+PARENT = 'iovisor.parent'
+GROUP = 'iovisor.group'
+NETWORK_OPTIONS = (MODE, PARENT, GROUP)
+ENDPOINT_OPTIONS = (GROUP,)
+EXPOSE_PROTO_GROUP = 0   # ``--expose N/0``: an unknown protocol parses to 0
+
+
+class DriverError(RuntimeError):
+    """A request the driver cannot honour; the message goes to Docker."""
+
+
+def parse_group(value, where):
+    if not (isinstance(value, str) and value.isdigit()):
+        raise DriverError('%s: group %r is not a number 0..%d'
+                          % (where, value, policy.GROUP_MAX))
+    try:
+        return policy.check_group(int(value), where)
+    except policy.PolicyError as exc:
+        raise DriverError(str(exc))
+
+
+def _check_options(options, known, where):
+    unknown = sorted(k for k in options
+                     if k.startswith('iovisor.') and k not in known)
+    if unknown:
+        raise DriverError('%s: unknown option(s) %s; known: %s'
+                          % (where, ', '.join(unknown), ', '.join(known)))
+
+
+def endpoint_group(options, network):
+    """The group of an endpoint; first match wins, conflicts are errors.
+
+    1. the endpoint driver option ``iovisor.group``
+    2. ``--expose N/0`` (an exposed port with protocol 0)
+    3. the network's ``-o iovisor.group``, else 0
+    """
+    found = []
+    if GROUP in options:
+        found.append(('driver option %s=%s' % (GROUP, options[GROUP]),
+                      parse_group(options[GROUP], 'driver option ' + GROUP)))
+    for port in options.get(schemas.EXPOSED_PORTS) or []:
+        if port['Proto'] == EXPOSE_PROTO_GROUP:
+            found.append(('--expose %d/0' % port['Port'], port['Port']))
+    if len({group for _, group in found}) > 1:
+        raise DriverError('conflicting groups for one container: %s'
+                          % ', '.join(where for where, _ in found))
+    return found[0][1] if found else network.group
+
+
+class Driver:
+    def __init__(self, dataplane, store, kinds=None, default_mode='veth',
+                 default_parent=None, sandbox_timeout=60.0):
+        self.dataplane = dataplane
+        self.store = store
+        self.kinds = kinds or links.KINDS
+        self.default_mode = default_mode
+        self.default_parent = default_parent
+        self.sandbox_timeout = sandbox_timeout
+        # Requests run on one thread; sandbox watchers on their own.
+        self.lock = threading.RLock()
+        self.networks = store.networks()
+        self.endpoints = store.endpoints()
+        self.attached = set()     # endpoint ids whose programs are on
+        self.watchers = {}        # endpoint id -> Thread
+        self.joined_at = {}       # endpoint id -> monotonic time of Join
+
+    # -- lookups --------------------------------------------------------------
+
+    def _network(self, network_id):
+        try:
+            return self.networks[network_id]
+        except KeyError:
+            raise DriverError('unknown network %s' % network_id)
+
+    def _endpoint(self, request):
+        endpoint = self.endpoints.get(request['EndpointID'])
+        if endpoint is None or endpoint.network_id != request['NetworkID']:
+            raise DriverError('unknown endpoint %s on network %s'
+                              % (request['EndpointID'], request['NetworkID']))
+        return endpoint
+
+    def _kind(self, endpoint):
+        return self.kinds[self.networks[endpoint.network_id].mode]
+
+    # -- plugin and network ---------------------------------------------------
+
+    def capabilities(self, request):
+        return {'Scope': 'local', 'ConnectivityScope': 'local'}
+
+    def create_network(self, request):
+        options = (request.get('Options') or {}).get(schemas.GENERIC) or {}
+        unknown = sorted(k for k in options
+                         if not k.startswith('com.docker.')
+                         and k not in NETWORK_OPTIONS)
+        if unknown:
+            raise DriverError('unknown network option(s) %s; known: %s'
+                              % (', '.join(unknown),
+                                 ', '.join(NETWORK_OPTIONS)))
+        mode = options.get(MODE, self.default_mode)
+        if mode not in self.kinds:
+            raise DriverError('%s=%s: not one of %s'
+                              % (MODE, mode, ', '.join(sorted(self.kinds))))
+        kind = self.kinds[mode]
+        parent = options.get(PARENT, self.default_parent)
+        if kind.needs_parent:
+            if not parent:
+                raise DriverError('a %s network needs a parent interface: '
+                                  '-o %s=IFACE (or [docker] default_parent)'
+                                  % (mode, PARENT))
+            if not links.parent_exists(parent):
+                raise DriverError('%s=%s: no such interface'
+                                  % (PARENT, parent))
+        elif PARENT in options:
+            raise DriverError('%s is for macvlan and ipvlan networks, not %s'
+                              % (PARENT, mode))
+        else:
+            parent = None
+        group = parse_group(options[GROUP], 'network option ' + GROUP) \
+            if GROUP in options else 0
+        pools = request.get('IPv4Data') or []
+        if len(pools) != 1:
+            raise DriverError('a network needs exactly one IPv4 subnet '
+                              '(--subnet), got %d' % len(pools))
+        if request.get('IPv6Data'):
+            raise DriverError('IPv6 is not supported: the classifiers drop '
+                              'it')
+        try:
+            subnet = ipaddress.IPv4Network(pools[0]['Pool'])
+            gateway = ipaddress.IPv4Interface(pools[0]['Gateway']).ip
+        except (KeyError, ValueError) as exc:
+            raise DriverError('bad IPv4 pool %s: %s' % (pools[0], exc))
+        network = state.Network(id=request['NetworkID'], mode=mode,
+                                subnet=str(subnet), gateway=str(gateway),
+                                group=group, parent=parent)
+        with self.lock:
+            if network.id in self.networks:
+                raise DriverError('network %s exists' % network.id)
+            self.store.save_network(network)
+            self.networks[network.id] = network
+        LOG.info('network %s: %s, %s, group %d%s', network.id[:12], mode,
+                 subnet, group, ', parent %s' % parent if parent else '')
+        return {}
+
+    def delete_network(self, request):
+        with self.lock:
+            network = self._network(request['NetworkID'])
+            for endpoint in [e for e in self.endpoints.values()
+                             if e.network_id == network.id]:
+                LOG.warning('endpoint %s left on deleted network %s',
+                            endpoint.id[:12], network.id[:12])
+                self._remove_endpoint(endpoint)
+            self.store.delete_network(network.id)
+            del self.networks[network.id]
+        LOG.info('network %s deleted', network.id[:12])
+        return {}
+
+    # -- endpoints ------------------------------------------------------------
+
+    def create_endpoint(self, request):
+        network = self._network(request['NetworkID'])
+        options = request.get('Options') or {}
+        _check_options(options, ENDPOINT_OPTIONS, 'driver option')
+        group = endpoint_group(options, network)
+        address = (request.get('Interface') or {}).get('Address')
+        if not address:
+            raise DriverError('endpoint %s has no IPv4 address; create the '
+                              'network with --subnet' % request['EndpointID'])
+        try:
+            interface = ipaddress.IPv4Interface(address)
+        except ValueError as exc:
+            raise DriverError('endpoint address: %s' % exc)
+        if interface.ip not in ipaddress.IPv4Network(network.subnet):
+            raise DriverError('address %s is outside the network subnet %s'
+                              % (address, network.subnet))
+        host_ifname, sandbox_ifname = self.kinds[network.mode].names(
+            request['EndpointID'])
+        endpoint = state.Endpoint(
+            id=request['EndpointID'], network_id=network.id,
+            address=str(interface.ip), prefixlen=interface.network.prefixlen,
+            group=group, host_ifname=host_ifname,
+            sandbox_ifname=sandbox_ifname)
+        with self.lock:
+            if endpoint.id in self.endpoints:
+                raise DriverError('endpoint %s exists' % endpoint.id)
+            for stale in [e for e in self.endpoints.values()
+                          if e.network_id == network.id
+                          and e.address == endpoint.address]:
+                # Docker's IPAM handed the address out again, so Docker
+                # forgot that endpoint while this daemon was not listening.
+                LOG.warning('endpoint %s: forgotten by Docker; removing',
+                            stale.id[:12])
+                self._remove_endpoint(stale)
+            self.store.save_endpoint(endpoint)
+            self.endpoints[endpoint.id] = endpoint
+        LOG.info('endpoint %s: %s group %d', endpoint.id[:12],
+                 endpoint.address, group)
+        return {}
+
+    def delete_endpoint(self, request):
+        with self.lock:
+            endpoint = self._endpoint(request)
+            self._remove_endpoint(endpoint)
+        LOG.info('endpoint %s deleted', endpoint.id[:12])
+        return {}
+
+    def _remove_endpoint(self, endpoint):
+        self._unplug(endpoint)
+        self.store.delete_endpoint(endpoint.id)
+        del self.endpoints[endpoint.id]
+
+    def endpoint_info(self, request):
+        endpoint = self._endpoint(request)
+        return {'Value': {
+            'group': endpoint.group, 'address': endpoint.address,
+            'mode': self.networks[endpoint.network_id].mode,
+            'interface': endpoint.host_ifname,
+            'attached': endpoint.id in self.attached}}
+
+    # -- join and leave -------------------------------------------------------
+
+    def join(self, request):
+        with self.lock:
+            endpoint = self._endpoint(request)
+            network = self.networks[endpoint.network_id]
+            kind = self.kinds[network.mode]
+            if endpoint.sandbox_key:
+                LOG.warning('endpoint %s joins again', endpoint.id[:12])
+                self._unplug(endpoint)
+            # Recorded before any link exists, so a crash leaves nothing
+            # that reconcile or a later Leave cannot find.
+            endpoint.sandbox_key = request['SandboxKey']
+            self.joined_at[endpoint.id] = time.monotonic()
+            self.store.save_endpoint(endpoint)
+            try:
+                self._plug(kind, network, endpoint)
+            except Exception:
+                self._unplug(endpoint)
+                raise
+        response = {'InterfaceName': {'SrcName': endpoint.sandbox_ifname,
+                                      'DstPrefix': 'eth'}}
+        response.update(kind.join_info(network))
+        return response
+
+    def _plug(self, kind, network, endpoint):
+        try:
+            kind.plug(network, endpoint)
+        except links.LinkError as exc:
+            raise DriverError(str(exc))
+        if kind.sandbox_side:
+            # Tagged now so traffic to it is classified from any host
+            # interface; its own filters follow once it is in the sandbox.
+            self.dataplane.tag(endpoint.address, endpoint.group)
+            self._watch(endpoint)
+        else:
+            self.dataplane.attach(endpoint.host_ifname, endpoint.address,
+                                  endpoint.group, sandbox_side=False)
+            self.attached.add(endpoint.id)
+
+    def _unplug(self, endpoint):
+        self.attached.discard(endpoint.id)
+        self.joined_at.pop(endpoint.id, None)
+        self.watchers.pop(endpoint.id, None)
+        self._kind(endpoint).unplug(endpoint)
+        if not any(other.address == endpoint.address and other.sandbox_key
+                   for other in self.endpoints.values()
+                   if other.id != endpoint.id):
+            self.dataplane.untag(endpoint.address)
+        if endpoint.sandbox_key:
+            endpoint.sandbox_key = None
+            if endpoint.id in self.endpoints:
+                self.store.save_endpoint(endpoint)
+
+    def leave(self, request):
+        with self.lock:
+            endpoint = self._endpoint(request)
+            self._unplug(endpoint)
+        return {}
+
+    # -- sandbox-side attachment ----------------------------------------------
+
+    def _watch(self, endpoint):
+        watcher = threading.Thread(
+            target=self._attach_in_sandbox,
+            args=(endpoint.id, endpoint.sandbox_key),
+            name='sandbox-%s' % endpoint.id[:12], daemon=True)
+        self.watchers[endpoint.id] = watcher
+        watcher.start()
+
+    def _current(self, endpoint_id, sandbox_key):
+        """The endpoint while it still waits in that sandbox, else None."""
+        endpoint = self.endpoints.get(endpoint_id)
+        if (endpoint is None or endpoint.sandbox_key != sandbox_key
+                or self.watchers.get(endpoint_id)
+                is not threading.current_thread()):
+            return None
+        return endpoint
+
+    def _attach_in_sandbox(self, endpoint_id, sandbox_key):
+        def cancelled():
+            return self._current(endpoint_id, sandbox_key) is None
+
+        alias = links.alias(endpoint_id)
+        try:
+            while True:
+                ifname = sandbox.wait_for_link(
+                    sandbox_key, alias, self.sandbox_timeout, cancelled)
+                arrived = time.monotonic()
+                with self.lock:
+                    endpoint = self._current(endpoint_id, sandbox_key)
+                    if ifname is None or endpoint is None:
+                        return
+                    try:
+                        self.dataplane.attach(
+                            ifname, endpoint.address, endpoint.group,
+                            netns=sandbox_key, sandbox_side=True)
+                    except tc.AttachError:
+                        # renamed under us by Docker: look it up again
+                        if sandbox.find_link(sandbox_key, alias) == ifname:
+                            raise
+                        continue
+                    self.attached.add(endpoint_id)
+                    self.watchers.pop(endpoint_id, None)
+                    joined = self.joined_at.pop(endpoint_id, arrived)
+                    LOG.info('endpoint %s: attached on %s in %s; interface '
+                             'there %.1f ms after Join, attached %.1f ms '
+                             'later', endpoint_id[:12], ifname, sandbox_key,
+                             (arrived - joined) * 1000,
+                             (time.monotonic() - arrived) * 1000)
+                    return
+        except Exception:
+            LOG.exception('endpoint %s: cannot attach in sandbox %s',
+                          endpoint_id[:12], sandbox_key)
+
+    def wait_attached(self, endpoint_id, timeout=None):
+        """For checks and benchmarks: wait for a sandbox watcher to end."""
+        watcher = self.watchers.get(endpoint_id)
+        if watcher is not None:
+            watcher.join(timeout)
+        return endpoint_id in self.attached
+
+    # -- start-up -------------------------------------------------------------
+
+    def reconcile(self):
+        """Bring the kernel in line with the endpoints kept on disk.
+
+        Joined endpoints whose interface is still there get their tag and
+        programs back (both usually survived in the pins); those whose
+        container went away while nobody was listening are unplugged and
+        wait for Docker's Leave and DeleteEndpoint.
+        """
+        with self.lock:
+            # Unjoined first: they must not untag an address a joined
+            # endpoint holds now.
+            for endpoint in sorted(self.endpoints.values(),
+                                   key=lambda e: e.sandbox_key is not None):
+                if endpoint.network_id not in self.networks:
+                    LOG.warning('endpoint %s: network %s is gone; removing',
+                                endpoint.id[:12], endpoint.network_id[:12])
+                    self.store.delete_endpoint(endpoint.id)
+                    del self.endpoints[endpoint.id]
+                    continue
+                try:
+                    self._reconcile(endpoint)
+                except Exception:
+                    LOG.exception('endpoint %s: cannot restore; unplugging',
+                                  endpoint.id[:12])
+                    self._unplug(endpoint)
+
+    def _reconcile(self, endpoint):
+        network = self.networks[endpoint.network_id]
+        kind = self.kinds[network.mode]
+        if not endpoint.sandbox_key:
+            self._unplug(endpoint)
+            return
+        if kind.sandbox_side:
+            alias = links.alias(endpoint.id)
+            if (sandbox.find_link(endpoint.sandbox_key, alias)
+                    or kind.plugged(endpoint)):
+                self.dataplane.tag(endpoint.address, endpoint.group)
+                self._watch(endpoint)
+                LOG.info('endpoint %s: restored', endpoint.id[:12])
+                return
+        elif kind.plugged(endpoint):
+            kind.restore(network, endpoint)
+            self.dataplane.attach(endpoint.host_ifname, endpoint.address,
+                                  endpoint.group, sandbox_side=False)
+            self.attached.add(endpoint.id)
+            LOG.info('endpoint %s: restored', endpoint.id[:12])
+            return
+        LOG.info('endpoint %s: its container is gone', endpoint.id[:12])
+        self._unplug(endpoint)

@@ -1,0 +1,189 @@
+"""Interface kinds: how an endpoint's interface is made and removed.
+
+Each kind creates, in the host's network namespace, the interface Docker
+then moves into the container (Join's ``SrcName``), and says where the
+classifiers go: on the host end of a veth pair, or on the container's own
+interface inside its sandbox (macvlan, ipvlan), where they can only be
+attached after Docker moved it, as a move flushes tc.
+"""
+
+import errno
+import logging
+import os
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+LOG = logging.getLogger(__name__)
+ALIAS_PREFIX = 'magnum-iovisor:'
+SCOPE_LINK = 253
+IPVLAN_MODE_L3 = 1
+SYSCTL = '/proc/sys/net/ipv4/%s/%s/%s'
+
+
+class LinkError(RuntimeError):
+    pass
+
+
+def alias(endpoint_id):
+    """Survives the move into the sandbox, unlike the name or the index."""
+    return ALIAS_PREFIX + endpoint_id[:48]
+
+
+def _index(ipr, ifname):
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
+
+
+def _delete(ipr, ifname):
+    index = _index(ipr, ifname)
+    if index is None:
+        return False
+    try:
+        ipr.link('del', index=index)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
+    return True
+
+
+def _sysctl(section, ifname, key, value):
+    with open(SYSCTL % (section, ifname, key), 'w') as knob:
+        knob.write(value)
+
+
+class Veth:
+    """Routed veth pair; policy on the host end; works on every kernel.
+
+    The host end holds the gateway address (/32) and a /32 route to the
+    container, and answers ARP for the rest of the subnet (proxy ARP), so
+    containers on one host reach each other through the host's routing.
+    """
+
+    kind = 'veth'
+    sandbox_side = False
+    needs_parent = False
+
+    def names(self, endpoint_id):
+        return 'iv' + endpoint_id[:11], 'ic' + endpoint_id[:11]
+
+    def plug(self, network, endpoint):
+        host, sandbox = endpoint.host_ifname, endpoint.sandbox_ifname
+        with IPRoute() as ipr:
+            _delete(ipr, host)  # a Join cut short left it; start over
+            _delete(ipr, sandbox)
+            try:
+                ipr.link('add', ifname=host, kind='veth', peer=sandbox)
+            except NetlinkError as exc:
+                raise LinkError('cannot create veth pair %s/%s: %s'
+                                % (host, sandbox, exc))
+            self._route(ipr, network, endpoint)
+
+    def restore(self, network, endpoint):
+        """After a restart: make sure the host end still routes."""
+        with IPRoute() as ipr:
+            self._route(ipr, network, endpoint)
+
+    def _route(self, ipr, network, endpoint):
+        index = _index(ipr, endpoint.host_ifname)
+        if index is None:
+            raise LinkError('host interface %s is gone'
+                            % endpoint.host_ifname)
+        _sysctl('conf', endpoint.host_ifname, 'proxy_arp', '1')
+        _sysctl('neigh', endpoint.host_ifname, 'proxy_delay', '0')
+        _sysctl('conf', endpoint.host_ifname, 'forwarding', '1')
+        ipr.link('set', index=index, state='up')
+        try:
+            ipr.addr('add', index=index, address=network.gateway,
+                     prefixlen=32)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+        ipr.route('replace', dst=endpoint.address, dst_len=32, oif=index,
+                  scope=SCOPE_LINK)
+
+    def plugged(self, endpoint):
+        with IPRoute() as ipr:
+            return _index(ipr, endpoint.host_ifname) is not None
+
+    def unplug(self, endpoint):
+        with IPRoute() as ipr:
+            _delete(ipr, endpoint.host_ifname)
+            _delete(ipr, endpoint.sandbox_ifname)
+
+    def join_info(self, network):
+        return {'Gateway': network.gateway}
+
+
+class Macvlan:
+    """A macvlan slave of the network's parent, bridge mode."""
+
+    kind = 'macvlan'
+    sandbox_side = True
+    needs_parent = True
+
+    def names(self, endpoint_id):
+        name = 'im' + endpoint_id[:11]
+        return name, name
+
+    def _add(self, ipr, name, parent_index):
+        ipr.link('add', ifname=name, kind='macvlan', link=parent_index,
+                 macvlan_mode='bridge')
+
+    def plug(self, network, endpoint):
+        """Create the interface, marked so it can be found in the sandbox."""
+        name = endpoint.sandbox_ifname
+        with IPRoute() as ipr:
+            _delete(ipr, name)
+            parent = _index(ipr, network.parent)
+            if parent is None:
+                raise LinkError('parent interface %s of network %s does not '
+                                'exist' % (network.parent, network.id[:12]))
+            try:
+                self._add(ipr, name, parent)
+            except NetlinkError as exc:
+                raise LinkError('cannot create %s %s on %s: %s'
+                                % (self.kind, name, network.parent, exc))
+            ipr.link('set', index=_index(ipr, name),
+                     ifalias=alias(endpoint.id))
+
+    def plugged(self, endpoint):
+        with IPRoute() as ipr:
+            return _index(ipr, endpoint.sandbox_ifname) is not None
+
+    def unplug(self, endpoint):
+        # Docker moves it back out of a sandbox that still exists on Leave;
+        # a sandbox that is gone took the interface with it.
+        with IPRoute() as ipr:
+            _delete(ipr, endpoint.sandbox_ifname)
+
+    def join_info(self, network):
+        return {'Gateway': network.gateway}
+
+
+class Ipvlan(Macvlan):
+    """An ipvlan L3 slave, the 2015 demo's choice.
+
+    No ARP: the default route goes straight out of the interface.
+    """
+
+    kind = 'ipvlan'
+
+    def names(self, endpoint_id):
+        name = 'ip' + endpoint_id[:11]
+        return name, name
+
+    def _add(self, ipr, name, parent_index):
+        ipr.link('add', ifname=name, kind='ipvlan', link=parent_index,
+                 ipvlan_mode=IPVLAN_MODE_L3)
+
+    def join_info(self, network):
+        return {'StaticRoutes': [{'Destination': '0.0.0.0/0',
+                                  'RouteType': 1}]}
+
+
+KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}
+
+
+def parent_exists(ifname):
+    return os.path.exists('/sys/class/net/%s' % ifname)

@@ -1,0 +1,92 @@
+"""The 2015 walkthrough's scenario on this host, with real containers.
+
+Run by tools/demo.sh (``PYTHONPATH=<checkout>``): a dockerd (the host's own
+when one answers on /run/docker.sock, else a private one), a private
+``iovisor-docker-plugin`` on its own socket, pins and state, a busybox
+image imported offline, then ``dns`` and ``web`` (``--expose 100/0``) and
+``db`` (``--expose 200/0``) on a veth network, the host as the outside, the
+seed's policy, and the reachability matrix, expected against seen. Exits 1
+on any mismatch; removes everything it made.
+"""
+
+import contextlib
+import os
+import sys
+import uuid
+
+from oslo_config import cfg
+
+from magnum_iovisor import config
+from magnum_iovisor.dataplane import Dataplane
+from magnum_iovisor import policy
+from tests.functional import dockerd
+from tests.functional import plugin_daemon
+from tests.functional import seed
+
+HOST_DOCKER = '/run/docker.sock'
+
+
+class HostDockerd(dockerd.Dockerd):
+    """The dockerd already running here: used, never stopped."""
+
+    def __init__(self):
+        super().__init__()
+        self.socket = HOST_DOCKER
+
+    def _setUp(self):
+        self.process = None
+
+    def import_busybox(self, tag):
+        self.addCleanup(self.docker, 'rmi', tag, check=False)
+        return super().import_busybox(tag)
+
+    def answers(self):
+        return (os.path.exists(self.socket)
+                and self.docker('version', check=False).returncode == 0)
+
+
+def docker_engine():
+    host = HostDockerd()
+    if host.answers():
+        print('using the dockerd on %s' % HOST_DOCKER)
+        return host
+    print('no dockerd answers on %s: starting a private one' % HOST_DOCKER)
+    return dockerd.Dockerd()
+
+
+def main():
+    with contextlib.ExitStack() as stack:
+        engine = stack.enter_context(docker_engine())
+        plugin = stack.enter_context(plugin_daemon.PluginDaemon())
+        print('iovisor-docker-plugin serving %s' % plugin.socket)
+        image = engine.import_busybox('mi-busybox:demo')
+        site = stack.enter_context(seed.SeedSite(engine, plugin.name,
+                                                 host_outside=True))
+        print('network %s (%s, veth, routed by this host)'
+              % (site.network, site.subnet))
+
+        conf = cfg.ConfigOpts()
+        config.register_opts(conf)
+        conf([], default_config_files=[])
+        conf.set_override('pin_dir', plugin.pin_dir, 'dataplane')
+        dataplane = stack.enter_context(Dataplane(conf.dataplane))
+        dataplane.replace_policy(policy.parse_text(seed.SEED_POLICY))
+        print('policy: %s' % seed.SEED_POLICY)
+
+        prefix = 'mi-demo-' + uuid.uuid4().hex[:6]
+        hosts = seed.start_seed(site, image, prefix)
+        for role, (name, address) in hosts.items():
+            group = seed.groups()[role]
+            print('  %-8s %-15s group %d' % (role, address, group))
+        expected = seed.expected_matrix()
+        seen = seed.seen_matrix(site, hosts)
+        print(seed.format_matrix(expected, seen))
+        if expected != seen:
+            print('MISMATCH')
+            return 1
+        print('all %d pairs as expected' % len(expected))
+        return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
