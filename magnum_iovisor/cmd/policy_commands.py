@@ -78,27 +78,35 @@ class Remove(command.Command):
             raise LookupError('no rule for %d>%d' % (args.src, args.dst))
 
 
+def add_policy_file(parser):
+    parser.add_argument('file', help='policy file, or - for stdin')
+    parser.add_argument('--format', choices=policy.FORMATS,
+                        help='default: from the file name or content')
+    return parser
+
+
+def read_policy_file(args):
+    """The validated policy of ``args.file``; errors name the file."""
+    if args.file == '-':
+        text, name = sys.stdin.read(), None
+    else:
+        with open(args.file) as source:
+            text, name = source.read(), args.file
+    try:
+        return policy.parse(text, args.format, name)
+    except policy.PolicyError as exc:
+        raise policy.PolicyError('%s: %s' % (args.file, exc))
+
+
 class Load(command.Command):
     """Replace the whole policy with a file's (all or nothing)."""
     changes_policy = True
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('file', help='policy file, or - for stdin')
-        parser.add_argument('--format', choices=policy.FORMATS,
-                            help='default: from the file name or content')
-        return parser
+        return add_policy_file(super().get_parser(prog_name))
 
     def take_action(self, args):
-        if args.file == '-':
-            text, name = sys.stdin.read(), None
-        else:
-            with open(args.file) as source:
-                text, name = source.read(), args.file
-        try:
-            new = policy.parse(text, args.format, name)
-        except policy.PolicyError as exc:
-            raise policy.PolicyError('%s: %s' % (args.file, exc))
+        new = read_policy_file(args)
         upserts, removals = self.app.dataplane.replace_policy(new)
         self.app.stdout.write('%d rules in force: %d added or changed, '
                               '%d removed\n'
