@@ -135,6 +135,14 @@ class Endpoints(lister.Lister):
                 self.app.dataplane.endpoints())
 
 
+def refuse_attached(dataplane, address):
+    """Attached endpoints belong to ``attach``/``detach`` (or the driver)."""
+    known = dataplane.endpoint(address)
+    if known is not None and known.ifindex:
+        raise ValueError('%s is the endpoint attached on interface %d; '
+                         'detach it instead' % (address, known.ifindex))
+
+
 class Tag(command.Command):
     """Put an address (e.g. a known external host) into a group."""
 
@@ -145,6 +153,7 @@ class Tag(command.Command):
         return parser
 
     def take_action(self, args):
+        refuse_attached(self.app.dataplane, args.address)
         self.app.dataplane.tag(args.address, args.group)
 
 
@@ -157,6 +166,7 @@ class Untag(command.Command):
         return parser
 
     def take_action(self, args):
+        refuse_attached(self.app.dataplane, args.address)
         if not self.app.dataplane.untag(args.address):
             raise LookupError('address %s is not tagged' % args.address)
 

@@ -140,30 +140,24 @@ class Dataplane:
         return sorted((events.address(addr), value.group, value.ifindex)
                       for (addr,), value in self.maps['endpoints'].items())
 
-    def _refuse_local(self, key, address, ifindex=0):
-        known = self.maps['endpoints'].get(key)
-        if known and known.ifindex and known.ifindex != ifindex:
-            raise ValueError('%s is the endpoint attached on interface %d; '
-                             'detach it instead' % (address, known.ifindex))
+    def endpoint(self, address):
+        """The entry of ``address`` (group, flags, ifindex), or None."""
+        return self.maps['endpoints'].get(address_key(address))
 
     def tag(self, address, group, ifindex=0):
         """Put ``address`` in ``group``; ``ifindex`` 0: not on this host."""
         policy_model.check_group(group, 'group')
-        key = address_key(address)
-        self._refuse_local(key, address, ifindex)
-        self.maps['endpoints'].set(key, (group, 0, ifindex))
+        self.maps['endpoints'].set(address_key(address), (group, 0, ifindex))
 
     def untag(self, address):
         """Return False when the address was not known."""
-        key = address_key(address)
-        self._refuse_local(key, address)
-        return self.maps['endpoints'].delete(key)
+        return self.maps['endpoints'].delete(address_key(address))
 
     def learned(self):
         """{address: group} of the entries learned from the registry."""
-        return {events.address(k.addr): v.group
-                for k, v in self.maps['endpoints'].items()
-                if v.flags & layout.EndpointFlag.LEARNED}
+        return {events.address(addr): value.group
+                for (addr,), value in self.maps['endpoints'].items()
+                if value.flags & layout.EndpointFlag.LEARNED}
 
     def learn(self, groups):
         """Tag remote endpoints ``{address: group}`` as learned.
@@ -181,8 +175,7 @@ class Dataplane:
                     and not known.flags & layout.EndpointFlag.LEARNED):
                 held.append(address)
                 continue
-            writes.append((key, layout.Endpoint(
-                group=group, flags=layout.EndpointFlag.LEARNED)))
+            writes.append((key, (group, layout.EndpointFlag.LEARNED, 0)))
         endpoints.set_many(writes)
         return held
 
