@@ -31,9 +31,25 @@ dataplane_opts = [
 ]
 
 
+bootstrap_opts = [
+    cfg.StrOpt('heat_params', default='/etc/sysconfig/heat-params',
+               help='Where the Heat parameters of the node land (shell '
+                    'KEY="value" lines, as Magnum writes them).'),
+    cfg.StrOpt('config_drop_in',
+               default='/etc/magnum-iovisor/magnum-iovisor.conf.d/'
+                       'heat-params.conf',
+               help='Config file iovisor-bootstrap --write-config writes for '
+                    'the daemon from the Heat parameters.'),
+    cfg.StrOpt('docker', default='docker',
+               help='Docker CLI used to create the slave\'s network.'),
+]
+
+
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
+    conf.register_opts(bootstrap_opts, group='bootstrap')
 
 
 def list_opts():
-    return [('dataplane', dataplane_opts)]
+    return [('dataplane', dataplane_opts),
+            ('bootstrap', bootstrap_opts)]
