@@ -219,6 +219,7 @@ class GuestTest(testtools.TestCase):
         self.assertEqual({
             'bpffs mounted at /sys/fs/bpf': 'ok',
             'iovisor-configure.service succeeded': 'ok',
+            "registry passed into the daemon's config": 'ok',
             'iovisor-bootstrap.service succeeded': 'ok',
             "classifiers compiled against this kernel's headers": 'ok',
             'injected policy loaded': 'ok',
