@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs inside the booted test slave (kernel command line systemd.run=),
 # ordered after the slave's units. Writes to the serial console:
-#   CHECK ok: NAME | CHECK FAILED: NAME (+ indented output)
+#   CHECK ok: NAME | CHECK FAILED: NAME, then its output indented
 #   POLICY <policy in force, text form>
 #   JOURNAL <lines of the slave units' journal>
 #   GUEST-CHECK RESULT passed|failed
@@ -18,9 +18,9 @@ check() {
         echo "CHECK ok: $name"
     else
         echo "CHECK FAILED: $name"
-        sed 's/^/    /' <<< "$out"
         failures=$((failures + 1))
     fi
+    sed 's/^/    /' <<< "$out"
 }
 
 wait_for() {
@@ -113,6 +113,7 @@ agent_configured() {
         grep -qx 'MESOS_CONTAINERIZERS=docker,mesos' /run/mesos-agent.flags
 }
 
+echo "UPTIME $(cut -d ' ' -f 1 /proc/uptime) s at the start of the check"
 check "bpffs mounted at /sys/fs/bpf" findmnt -t bpf /sys/fs/bpf
 check "iovisor-configure.service succeeded" systemctl is-active iovisor-configure.service
 check "registry passed into the daemon's config" grep -x \
