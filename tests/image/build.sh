@@ -12,7 +12,7 @@ if [ "${IMAGE_REUSE:-0}" = 1 ] && [ -s "$out/slave.raw" ]; then
     echo "reusing $out/slave.raw"
     exit 0
 fi
-rm -f "$out"/slave.*
+rm -rf "$out"/slave.*
 
 # A stand-in for the tarball Mesos's Dockerfile makes (tar of usr/local):
 # its "agent" records the flags it was started with and stays up.
