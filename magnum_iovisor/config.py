@@ -95,9 +95,24 @@ docker_opts = [
 ]
 
 
+bootstrap_opts = [
+    cfg.StrOpt('heat_params', default='/etc/sysconfig/heat-params',
+               help='Where the Heat parameters of the node land (shell '
+                    'KEY="value" lines, as Magnum writes them).'),
+    cfg.StrOpt('config_drop_in',
+               default='/etc/magnum-iovisor/magnum-iovisor.conf.d/'
+                       'heat-params.conf',
+               help='Config file iovisor-bootstrap --write-config writes for '
+                    'the daemon from the Heat parameters.'),
+    cfg.StrOpt('docker', default='docker',
+               help='Docker CLI used to create the slave\'s network.'),
+]
+
+
 def register_opts(conf):
     conf.register_opts(dataplane_opts, group='dataplane')
     conf.register_opts(registry_opts, group='registry')
+    conf.register_opts(bootstrap_opts, group='bootstrap')
 
 
 def register_docker_opts(conf):
@@ -108,4 +123,5 @@ def list_opts():
     return [('dataplane', dataplane_opts),
             ('iovisor_bay', iovisor_bay_opts),
             ('registry', registry_opts),
-            ('docker', docker_opts)]
+            ('docker', docker_opts),
+            ('bootstrap', bootstrap_opts)]

@@ -1,0 +1,172 @@
+"""``iovisor-bootstrap``: set a slave up from its Heat parameters.
+
+    iovisor-bootstrap                   # at boot: policy, then Docker network
+    iovisor-bootstrap --write-config    # before the daemon: its config
+    iovisor-bootstrap --heat-config -   # a Heat software deployment (stdin)
+
+Exits non-zero, with the reason in the log (the journal, under systemd),
+when the node cannot be set up; a bad policy changes nothing.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from magnum_iovisor import bootstrap
+from magnum_iovisor import config
+from magnum_iovisor import dataplane as dataplane_module
+from magnum_iovisor.dataplane import bpffs
+from magnum_iovisor import policy as policy_model
+
+LOG = logging.getLogger(__name__)
+FAILURES = (bootstrap.BootstrapError, policy_model.PolicyError, OSError,
+            bpffs.NotOnBpffs, dataplane_module.BpfError,
+            dataplane_module.AttachError)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog='iovisor-bootstrap', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--heat-params', default=None,
+                        help='heat-params file (overrides [bootstrap] '
+                             'heat_params)')
+    parser.add_argument('--config-file', default=None,
+                        help='oslo.config file (default: %s when it exists)'
+                             % config.DEFAULT_CONFIG_FILE)
+    parser.add_argument('--pin-dir', default=None,
+                        help='bpffs directory of the pinned maps')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--write-config', action='store_true',
+                      help='only write the daemon\'s config drop-in from the '
+                           'Heat parameters')
+    mode.add_argument('--heat-config', nargs='?', const='-', metavar='FILE',
+                      help='apply the iovisor_policy input of a heat-config '
+                           'deployment (JSON; "-" or no FILE: stdin) and '
+                           'answer with heat-config JSON on stdout')
+    return parser.parse_args(argv)
+
+
+def load_config(args):
+    conf = cfg.ConfigOpts()
+    config.register_opts(conf)
+    logging.register_options(conf)
+    # stdout belongs to the heat-config answer; the journal takes stderr.
+    conf.set_default('use_stderr', True)
+    path = args.config_file
+    if path is None and os.path.exists(config.DEFAULT_CONFIG_FILE):
+        path = config.DEFAULT_CONFIG_FILE
+    conf(['--config-file', path] if path else [], project='magnum-iovisor',
+         default_config_files=[])
+    if args.pin_dir:
+        conf.set_override('pin_dir', args.pin_dir, 'dataplane')
+    if args.heat_params:
+        conf.set_override('heat_params', args.heat_params, 'bootstrap')
+    logging.setup(conf, 'magnum-iovisor')
+    return conf
+
+
+class Node:
+    """What bootstrap acts on, made on first use (tests swap them)."""
+
+    def __init__(self, conf):
+        self.conf = conf
+        self._dataplane = None
+
+    @property
+    def dataplane(self):
+        if self._dataplane is None:
+            self._dataplane = dataplane_module.Dataplane(self.conf.dataplane)
+        return self._dataplane
+
+    @property
+    def docker(self):
+        return bootstrap.DockerCli(self.conf.bootstrap.docker)
+
+    def close(self):
+        if self._dataplane is not None:
+            self._dataplane.close()
+
+
+def params(conf):
+    return bootstrap.NodeParams.from_heat_params(
+        bootstrap.read_heat_params(conf.bootstrap.heat_params))
+
+
+def deploy(conf, node, source, stdin):
+    """Apply a software deployment's policy and keep it for the next boot."""
+    if source == '-':
+        text = stdin.read()
+    else:
+        with open(source) as document:
+            text = document.read()
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise bootstrap.BootstrapError('heat-config %s: not JSON: %s'
+                                       % (source, exc))
+    new = bootstrap.policy_from_deployment(document)
+    if os.path.exists(conf.bootstrap.heat_params):
+        policy_file = params(conf).policy_file
+    else:
+        policy_file = bootstrap.DEFAULT_POLICY_FILE
+    upserts, removals = bootstrap.apply_policy(node.dataplane, new)
+    bootstrap.write_policy_file(new, policy_file)
+    return ('policy in force: %s (%d written, %d removed; kept in %s)'
+            % (policy_model.format_text(new) or '(default deny)',
+               len(upserts), len(removals), policy_file))
+
+
+def run(argv, node_factory=Node, stdin=None, stdout=None):
+    args = parse_args(argv)
+    conf = load_config(args)
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    node = node_factory(conf)
+    try:
+        if args.heat_config:
+            message, error = None, None
+            try:
+                message = deploy(conf, node, args.heat_config, stdin)
+            except FAILURES as exc:
+                error = str(exc)
+            if error is not None:
+                # Logged outside the handler: oslo.log would repeat it.
+                LOG.error('iovisor-bootstrap: %s; the policy in force is '
+                          'unchanged', error)
+            json.dump({'deploy_stdout': message or '',
+                       'deploy_stderr': error or '',
+                       'deploy_status_code': 0 if error is None else 1},
+                      stdout)
+            return 0 if error is None else 1
+        error = None
+        try:
+            node_params = params(conf)
+            if args.write_config:
+                bootstrap.write_registry_config(node_params,
+                                                conf.bootstrap.config_drop_in)
+            else:
+                bootstrap.boot(node_params, node.dataplane, node.docker)
+        except policy_model.PolicyError as exc:
+            error = ('bad policy, nothing changed (the previous policy, or '
+                     'default deny, stays): %s' % exc)
+        except FAILURES as exc:
+            error = str(exc)
+        if error is not None:
+            LOG.error('iovisor-bootstrap: %s', error)
+            return 1
+        return 0
+    finally:
+        node.close()
+
+
+def main():
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,137 @@
+#!/bin/bash
+# Runs inside the booted test slave (kernel command line systemd.run=),
+# ordered after the slave's units. Writes to the serial console:
+#   CHECK ok: NAME | CHECK FAILED: NAME, then its output indented
+#   POLICY <policy in force, text form>
+#   JOURNAL <lines of the slave units' journal>
+#   GUEST-CHECK RESULT passed|failed
+# tests/image/test_image.py boots the image and reads these lines.
+exec >/dev/ttyS0 2>&1
+set -u -o pipefail
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+failures=0
+check() {
+    local name=$1 out
+    shift
+    if out=$("$@" 2>&1); then
+        echo "CHECK ok: $name"
+    else
+        echo "CHECK FAILED: $name"
+        failures=$((failures + 1))
+    fi
+    sed 's/^/    /' <<< "$out"
+}
+
+wait_for() {
+    local tries=50
+    until "$@"; do
+        tries=$((tries - 1))
+        [ "$tries" -gt 0 ] || return 1
+        sleep 0.2
+    done
+}
+
+compiled_here() {
+    local release build
+    release=$(uname -r)
+    build=$(readlink -f "/lib/modules/$release/build")
+    echo "headers: $build"
+    dpkg-query -W "linux-headers-$release" &&
+        [ "$build" = "/usr/src/linux-headers-$release" ] &&
+        ls /sys/fs/bpf/magnum-iovisor/programs/*/from_endpoint &&
+        journalctl -b -o cat -u iovisor-bootstrap.service | grep compiling
+}
+
+policy_loaded() {
+    local expected loaded
+    expected=$(/opt/magnum-iovisor/venv/bin/python -c '
+import sys
+from magnum_iovisor import policy
+path = sys.argv[1]
+print(policy.format_text(policy.parse(open(path).read(), filename=path)))
+' /etc/sysconfig/iovisor-policy.json) || return 1
+    loaded=$(iovisor-policy export) || return 1
+    echo "expected: $expected"
+    echo "loaded:   $loaded"
+    [ -n "$loaded" ] && [ "$loaded" = "$expected" ]
+}
+
+# Endpoints in groups, as ipvlan L3 slaves of a veth made here:
+# name address group (group - = an untagged host, not attached).
+ENDPOINTS="web 10.1.1.11 100
+dns 10.1.1.12 100
+db 10.1.1.13 200
+outside 10.1.1.14 -"
+# src dst expected, for the seed policy 100<>0 100>100 100<>200.
+MATRIX="web dns pass
+dns web pass
+web db pass
+db web pass
+web outside pass
+outside web pass
+db outside drop
+outside db drop"
+
+address_of() { awk -v n="$1" '$1 == n { print $2 }' <<< "$ENDPOINTS"; }
+
+ipvlan_enforced() {
+    local name address group result ok=0
+    ip link add ivt-parent type veth peer name ivt-peer || return 1
+    ip link set ivt-parent up && ip link set ivt-peer up || return 1
+    while read -r name address group; do
+        ip netns add "ivt-$name" &&
+            ip link add link ivt-parent name "ivt-$name" type ipvlan mode l3 &&
+            ip link set "ivt-$name" netns "ivt-$name" &&
+            ip -n "ivt-$name" link set "ivt-$name" name eth0 &&
+            ip -n "ivt-$name" addr add "$address/24" dev eth0 &&
+            ip -n "ivt-$name" link set eth0 up &&
+            ip -n "ivt-$name" link set lo up || return 1
+        if [ "$group" != - ]; then
+            iovisor-policy attach eth0 "$address" "$group" \
+                --netns "ivt-$name" || return 1
+        fi
+    done <<< "$ENDPOINTS"
+    while read -r src dst expected; do
+        if ip netns exec "ivt-$src" ping -c 1 -W 1 "$(address_of "$dst")" \
+                >/dev/null 2>&1; then
+            result=pass
+        else
+            result=drop
+        fi
+        echo "$src -> $dst: $result (expected $expected)"
+        [ "$result" = "$expected" ] || ok=1
+    done <<< "$MATRIX"
+    return $ok
+}
+
+agent_configured() {
+    wait_for test -s /run/mesos-agent.flags || return 1
+    cat /run/mesos-agent.flags
+    grep -qx 'MESOS_MASTER=zk://10.0.0.5:2181,10.0.0.6:2181/mesos' \
+            /run/mesos-agent.flags &&
+        grep -qx 'MESOS_CONTAINERIZERS=docker,mesos' /run/mesos-agent.flags
+}
+
+echo "UPTIME $(cut -d ' ' -f 1 /proc/uptime) s at the start of the check"
+check "bpffs mounted at /sys/fs/bpf" findmnt -t bpf /sys/fs/bpf
+check "iovisor-configure.service succeeded" systemctl is-active iovisor-configure.service
+check "registry passed into the daemon's config" grep -x \
+    "url = zookeeper://10.0.0.5:2181/iovisor" \
+    /etc/magnum-iovisor/magnum-iovisor.conf.d/heat-params.conf
+check "iovisor-bootstrap.service succeeded" systemctl is-active iovisor-bootstrap.service
+check "classifiers compiled against this kernel's headers" compiled_here
+check "injected policy loaded" policy_loaded
+check "policy enforced between ipvlan namespaces" ipvlan_enforced
+check "mesos agent started with flags from heat-params" agent_configured
+
+echo "POLICY $(iovisor-policy export 2>&1 | tr '\n' ' ')"
+journalctl -b -o cat --no-pager -u iovisor-configure.service \
+    -u iovisor-bootstrap.service -u mesos-agent.service | sed 's/^/JOURNAL /'
+if [ "$failures" -eq 0 ]; then
+    echo "GUEST-CHECK RESULT passed"
+else
+    echo "GUEST-CHECK RESULT failed ($failures)"
+fi
+sync
+exit "$failures"
