@@ -32,6 +32,7 @@ import re
 import shlex
 import subprocess
 import tempfile
+import urllib.parse
 
 from oslo_log import log as logging
 
@@ -162,9 +163,18 @@ def write_policy_file(policy, path):
 
 
 def registry_config(params):
-    """The daemon's config drop-in carrying the Heat parameters it needs."""
-    return ('# Written by iovisor-bootstrap from the Heat parameters.\n'
-            '[registry]\nurl = %s\n' % params.registry)
+    """The daemon's config drop-in carrying the Heat parameters it needs.
+
+    ``zookeeper://HOST:PORT[,HOST:PORT]/PATH`` becomes [registry] backend,
+    hosts and root; ``local`` the local backend.
+    """
+    header = '# Written by iovisor-bootstrap from the Heat parameters.\n'
+    if params.registry == 'local':
+        return header + '[registry]\nbackend = local\n'
+    location = urllib.parse.urlsplit(params.registry)
+    root = location.path.rstrip('/') or '/'
+    return header + ('[registry]\nbackend = zookeeper\nhosts = %s\n'
+                     'root = %s\n' % (location.netloc, root))
 
 
 def write_registry_config(params, path):

@@ -117,7 +117,7 @@ echo "UPTIME $(cut -d ' ' -f 1 /proc/uptime) s at the start of the check"
 check "bpffs mounted at /sys/fs/bpf" findmnt -t bpf /sys/fs/bpf
 check "iovisor-configure.service succeeded" systemctl is-active iovisor-configure.service
 check "registry passed into the daemon's config" grep -x \
-    "url = zookeeper://10.0.0.5:2181/iovisor" \
+    "hosts = 10.0.0.5:2181" \
     /etc/magnum-iovisor/magnum-iovisor.conf.d/heat-params.conf
 check "iovisor-bootstrap.service succeeded" systemctl is-active iovisor-bootstrap.service
 check "classifiers compiled against this kernel's headers" compiled_here

@@ -260,8 +260,16 @@ class BootTest(BootstrapTest):
         bootstrap.write_registry_config(self.params(
             IOVISOR_REGISTRY='zookeeper://10.0.0.5:2181/iovisor'), path)
         with open(path) as conf:
-            self.assertIn('[registry]\nurl = zookeeper://10.0.0.5:2181/'
-                          'iovisor\n', conf.read())
+            self.assertIn('[registry]\nbackend = zookeeper\n'
+                          'hosts = 10.0.0.5:2181\nroot = /iovisor\n',
+                          conf.read())
+
+    def test_local_registry_goes_into_the_daemon_config(self):
+        path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')
+        bootstrap.write_registry_config(self.params(
+            IOVISOR_REGISTRY='local'), path)
+        with open(path) as conf:
+            self.assertIn('[registry]\nbackend = local\n', conf.read())
 
 
 class DockerCliTest(BootstrapTest):
@@ -402,7 +410,7 @@ class CommandTest(BootstrapTest):
                           '--write-config'], node_factory=self.node.factory)
         self.assertEqual(0, status)
         with open(drop_in) as conf:
-            self.assertIn('url = zookeeper://zk:2181/x', conf.read())
+            self.assertIn('hosts = zk:2181\nroot = /x\n', conf.read())
         self.assertEqual([], self.dataplane.writes)
 
     def test_software_deployment_from_stdin(self):
