@@ -159,6 +159,23 @@ class Dataplane:
         self._refuse_local(key, address)
         return self.maps['endpoints'].delete(key)
 
+    def lookup(self, address):
+        """The map entry of ``address`` (group, flags, ifindex), or None."""
+        return self.maps['endpoints'].get(address_key(address))
+
+    def release(self, address):
+        """Forget this host's endpoint ``address``, attached or tagged.
+
+        Unlike ``untag``, also when it is attached: its interface may be
+        gone already. Learned entries stay (the registry owns them).
+        Return False when there was no such entry.
+        """
+        key = address_key(address)
+        known = self.maps['endpoints'].get(key)
+        if known is None or known.flags & layout.EndpointFlag.LEARNED:
+            return False
+        return self.maps['endpoints'].delete(key)
+
     def learned(self):
         """{address: group} of the entries learned from the registry."""
         return {events.address(k.addr): v.group
