@@ -178,8 +178,8 @@ class Dataplane:
 
     def learned(self):
         """{address: group} of the entries learned from the registry."""
-        return {events.address(k.addr): v.group
-                for k, v in self.maps['endpoints'].items()
+        return {events.address(addr): v.group
+                for (addr,), v in self.maps['endpoints'].items()
                 if v.flags & layout.EndpointFlag.LEARNED}
 
     def learn(self, groups):
@@ -198,8 +198,7 @@ class Dataplane:
                     and not known.flags & layout.EndpointFlag.LEARNED):
                 held.append(address)
                 continue
-            writes.append((key, layout.Endpoint(
-                group=group, flags=layout.EndpointFlag.LEARNED)))
+            writes.append((key, (group, layout.EndpointFlag.LEARNED, 0)))
         endpoints.set_many(writes)
         return held
 
