@@ -1,8 +1,10 @@
 """Two slaves sharing endpoints and a policy through a real ZooKeeper.
 
-The seed scenario split across hosts: ``web`` (100) and ``cache`` (200) on
-slave A, ``db`` (200) and ``dns`` (100) on slave B, an untagged ``outside``
-host behind A; the seed's policy is the cluster policy.
+Each slave runs its own dockerd and ``iovisor-docker-plugin``; containers
+are real. The seed scenario split across hosts: ``web`` (100) and
+``cache`` (200) on slave A, ``db`` (200) and ``dns`` (100) on slave B, an
+untagged ``outside`` host behind A; the seed's policy is the cluster
+policy.
 """
 
 import signal
@@ -34,9 +36,13 @@ class TwoSlavesTest(testtools.TestCase):
         self.a = self.cluster.slaves['a']
         self.b = self.cluster.slaves['b']
         self.addOnException(self._attach_logs)
+        self.start_seed()
+
+    def start_seed(self):
         loaded = self.a.policy_command('cluster', 'load', '-',
                                        stdin=SEED_POLICY)
         self.assertEqual(0, loaded.returncode, loaded.stderr)
+        self.seed = policy.parse_text(SEED_POLICY)
         self.a.add_container('web', 10, 100)
         self.a.add_container('cache', 20, 200)
         self.b.add_container('db', 20, 200)
@@ -45,10 +51,21 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertLearned(self.a, A_LEARNS)
         self.assertLearned(self.b, B_LEARNS)
 
+    def local_config(self, slave):
+        """The slave's configuration with ``[registry] backend = local``."""
+        with open(slave.config_file) as conf:
+            text = conf.read()
+        path = slave.config_file + '.local'
+        with open(path, 'w') as conf:
+            conf.write(text.replace('backend = zookeeper', 'backend = local'))
+        return path
+
     def _attach_logs(self, exc_info):
         for name, slave in self.cluster.slaves.items():
-            self.addDetail('agent-%s' % name, content.text_content(
+            self.addDetail('daemon-%s' % name, content.text_content(
                 slave.log()))
+            self.addDetail('dockerd-%s' % name, content.text_content(
+                slave.dockerd.log_tail(40)))
         self.addDetail('zookeeper', content.text_content(
             self.cluster.zookeeper.log()))
 
@@ -105,16 +122,16 @@ class TwoSlavesTest(testtools.TestCase):
 
     # -- hosts and ZooKeeper failing ------------------------------------------
 
-    def test_killed_agent_endpoints_vanish_after_session_timeout(self):
-        self.b.kill_agent()
+    def test_killed_daemon_endpoints_vanish_after_session_timeout(self):
+        self.b.kill_daemon()
         self.assertLearned(self.a, {}, timeout=EXPIRY)
         self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a'},
                          set(self.node_owners()))
-        # B keeps enforcing what it knew without its agent
+        # B keeps enforcing what it knew without its daemon
         self.assertEqual(B_LEARNS, self.b.learned())
         self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
-        # a new agent announces B's attached endpoints again, once each
-        self.b.start_agent()
+        # restarted, it announces B's live endpoints again, once each
+        self.b.start_daemon()
         self.assertLearned(self.a, A_LEARNS)
         self.assertLearned(self.b, B_LEARNS)
         self.assertEqual(4, len(self.node_owners()))
@@ -124,8 +141,9 @@ class TwoSlavesTest(testtools.TestCase):
         web_ns, db_address = self.cluster.host('web')[0], '10.1.2.20'
         pings = 30
         flow = subprocess.Popen(
-            ('ip', 'netns', 'exec', web_ns, 'ping', '-q', '-c', str(pings),
-             '-i', '0.2', '-W', '1', db_address),
+            cluster_module.in_netns_cmd(web_ns, 'ping', '-q', '-c',
+                                        str(pings), '-i', '0.2', '-W', '1',
+                                        db_address),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.addCleanup(_stop, flow)
         time.sleep(1)
@@ -134,6 +152,10 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertNotEqual(0, refused.returncode)
         self.assertIn('cannot tell whether a cluster policy is in force',
                       refused.stderr)
+        # a configuration without the cluster changes A alone, on purpose
+        by_hand = self.a.policy_command(
+            'allow', '200', '200', config_file=self.local_config(self.a))
+        self.assertEqual(0, by_hand.returncode, by_hand.stderr)
 
         # a container started on B meanwhile is served and works locally
         self.b.add_container('web2', 40, 100)
@@ -152,6 +174,10 @@ class TwoSlavesTest(testtools.TestCase):
         self.cluster.zookeeper.start()
         self.assertLearned(self.a, dict(A_LEARNS, **{'10.1.2.40': 100}),
                            timeout=EXPIRY)
+        # the cluster policy is A's again: the change by hand is gone
+        wait_for(lambda: self.a.dataplane.policy() == self.seed,
+                 PROPAGATION)
+        self.assertEqual(self.seed, self.a.dataplane.policy())
         self.assertLearned(self.b, B_LEARNS)
         self.assertReach({('web2', 'cache'): True})
         self.assertReach(self.seed_matrix())
@@ -161,7 +187,9 @@ class TwoSlavesTest(testtools.TestCase):
     def test_expired_session_recreates_ephemeral_nodes(self):
         before = self.node_owners()
         old_session = before['10.1.2.20@200@slave-b']
-        self.b.request('expire_session')
+        # a pause longer than the session timeout: ZooKeeper ends the
+        # session, and the daemon hears so when it runs again
+        self.b.freeze_daemon(SESSION_TIMEOUT + 2)
 
         def renewed():
             owners = self.node_owners()
