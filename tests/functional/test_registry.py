@@ -9,6 +9,7 @@ policy.
 
 import signal
 import subprocess
+import threading
 import time
 
 import testtools
@@ -23,16 +24,19 @@ SEED_POLICY = '100>0 0>100 100>100 100<>200'
 SESSION_TIMEOUT = 2.0
 # generous bounds for polling; nothing here measures speed
 PROPAGATION = 10.0
+LONG_SESSION_TIMEOUT = 4 * PROPAGATION
 EXPIRY = SESSION_TIMEOUT + 20.0
 A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
 B_LEARNS = {'10.1.1.10': 100, '10.1.1.20': 200}     # web, cache
 
 
-class TwoSlavesTest(testtools.TestCase):
+class SlavesTestCase(testtools.TestCase):
+    session_timeout = SESSION_TIMEOUT
+
     def setUp(self):
         super().setUp()
         self.cluster = self.useFixture(
-            cluster_module.Cluster(session_timeout=SESSION_TIMEOUT))
+            cluster_module.Cluster(session_timeout=self.session_timeout))
         self.a = self.cluster.slaves['a']
         self.b = self.cluster.slaves['b']
         self.addOnException(self._attach_logs)
@@ -96,6 +100,8 @@ class TwoSlavesTest(testtools.TestCase):
             return {name: client.exists(path + '/' + name).ephemeralOwner
                     for name in client.get_children(path)}
 
+
+class TwoSlavesTest(SlavesTestCase):
     # -- the seed scenario across hosts ---------------------------------------
 
     def test_seed_matrix_holds_across_slaves(self):
@@ -250,6 +256,61 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertEqual(policy.Action.ALLOW,
                          self.a.dataplane.policy().action(200, 200))
         self.assertEqual(seed, self.b.dataplane.policy())
+
+
+class DaemonRestartTest(SlavesTestCase):
+    """A session long enough to restart a daemon within it."""
+
+    session_timeout = LONG_SESSION_TIMEOUT
+
+    def test_restarted_daemon_withdraws_nothing_and_announces_once(self):
+        old_owners = {o for n, o in self.node_owners().items()
+                      if n.endswith('@slave-b')}
+        gaps = []
+        watching = threading.Event()
+        watching.set()
+
+        def watch_a():
+            while watching.is_set():
+                learned = self.a.learned()
+                if learned != A_LEARNS:
+                    gaps.append(learned)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch_a)
+        watcher.start()
+        self.addCleanup(watcher.join)
+        self.addCleanup(watching.clear)
+        self.b.kill_daemon()
+        self.b.start_daemon()
+
+        def renewed():
+            owners = self.node_owners()
+            b_owners = {o for n, o in owners.items()
+                        if n.endswith('@slave-b')}
+            return (len(owners) == 4 and len(b_owners) == 1
+                    and not b_owners & old_owners)
+
+        self.assertTrue(wait_for(renewed, PROPAGATION), self.node_owners())
+        watching.clear()
+        watcher.join()
+        # the new session took the nodes over: slave A never lost them
+        self.assertEqual([], gaps)
+        self.assertReach(self.seed_matrix())
+        self.assertNotIn('removing stray', self.b.log())
+
+    def test_stopped_daemon_withdraws_at_once_and_b_keeps_enforcing(self):
+        self.b.plugin.stop()
+        self.assertEqual(0, self.b.plugin.process.returncode,
+                         self.b.log())
+        self.assertIn('stopping', self.b.log())
+        # its session closed: gone long before the session could expire
+        self.assertLearned(self.a, {}, timeout=PROPAGATION)
+        self.assertEqual(B_LEARNS, self.b.learned())
+        self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
+        self.b.start_daemon()
+        self.assertLearned(self.a, A_LEARNS)
+        self.assertReach(self.seed_matrix())
 
 
 def _stop(proc):
