@@ -18,6 +18,7 @@ on cleanup.
 
 import contextlib
 import functools
+import ipaddress
 import os
 import shutil
 import signal
@@ -91,6 +92,31 @@ class Slave:
         # first among the cleanups: Docker tells the daemon what goes
         cluster.addCleanup(self.remove_all)
 
+    def add_macvlan_network(self, subnet, peer):
+        """A macvlan network on a parent made here; ``peer`` routes to it.
+
+        The parent is one end of a veth pair whose other end, in this
+        slave too, holds the gateway: the containers' traffic goes up the
+        pair into the slave's routing like any other.
+        """
+        network = ipaddress.IPv4Network(subnet)
+        gateway = str(network.network_address + 1)
+        parent, uplink = 'mvp' + self.name, 'mvg' + self.name
+        topology.nsexec(self.ns, 'ip', 'link', 'add', parent, 'type', 'veth',
+                        'peer', 'name', uplink)
+        topology.nsexec(self.ns, 'ip', 'addr', 'add', '%s/%d'
+                        % (gateway, network.prefixlen), 'dev', uplink)
+        for ifname in (parent, uplink):
+            topology.nsexec(self.ns, 'ip', 'link', 'set', ifname, 'up')
+        topology.nsexec(peer.ns, 'ip', 'route', 'add', subnet, 'via',
+                        self.underlay)
+        name = '%s-mv-%s' % (self.cluster.prefix, self.name)
+        self.dockerd.docker('network', 'create', '-d', self.plugin.name,
+                            '--subnet', subnet, '--gateway', gateway,
+                            '-o', 'iovisor.mode=macvlan',
+                            '-o', 'iovisor.parent=' + parent, name)
+        return name
+
     @property
     def config_file(self):
         return self.plugin.config_file
@@ -117,12 +143,15 @@ class Slave:
 
     # -- containers -----------------------------------------------------------
 
-    def add_container(self, name, host_number, group):
+    def add_container(self, name, host_number, group, network=None,
+                      subnet=None):
         """``docker run --expose GROUP/0`` at .host_number of the subnet."""
-        address = '%s.%d' % (self.subnet.rsplit('.', 1)[0], host_number)
+        subnet = subnet or self.subnet
+        address = '%s.%d' % (subnet.rsplit('.', 1)[0], host_number)
         container = '%s-%s' % (self.cluster.prefix, name)
         self.dockerd.docker('run', '-d', '--name', container, '--network',
-                            self.network, '--ip', address, '--expose',
+                            network or self.network, '--ip', address,
+                            '--expose',
                             '%d/0' % group, IMAGE, 'sleep', '3600')
         pid = self.dockerd.docker('inspect', '-f', '{{.State.Pid}}',
                                   container).stdout.strip()
@@ -134,7 +163,7 @@ class Slave:
         del self.containers[name]
 
     def remove_all(self):
-        """Every container and the network, with a live daemon to hear it.
+        """Every container and network, with a live daemon to hear it.
 
         A dead driver would make Docker retry each request for seconds.
         """
@@ -143,7 +172,11 @@ class Slave:
         if not self.plugin.running():
             self.plugin.start()
         self.dockerd.remove_containers()
-        self.dockerd.docker('network', 'rm', self.network, check=False)
+        networks = self.dockerd.docker(
+            'network', 'ls', '-q', '--filter', 'driver=' + self.plugin.name,
+            check=False).stdout.split()
+        if networks:
+            self.dockerd.docker('network', 'rm', *networks, check=False)
 
     # -- what the slave's maps hold -------------------------------------------
 

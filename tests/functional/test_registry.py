@@ -28,6 +28,7 @@ LONG_SESSION_TIMEOUT = 4 * PROPAGATION
 EXPIRY = SESSION_TIMEOUT + 20.0
 A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
 B_LEARNS = {'10.1.1.10': 100, '10.1.1.20': 200}     # web, cache
+MACVLAN_SUBNET = '10.1.3.0/24'                      # slave B's second
 
 
 class SlavesTestCase(testtools.TestCase):
@@ -125,6 +126,18 @@ class TwoSlavesTest(SlavesTestCase):
         self.assertLearned(self.a, {'10.1.2.30': 100})
         self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a',
                           '10.1.2.30@100@slave-b'}, set(self.node_owners()))
+
+    def test_macvlan_container_is_announced_and_withdrawn(self):
+        # attached inside its sandbox; announced from Join on
+        network = self.b.add_macvlan_network(MACVLAN_SUBNET, peer=self.a)
+        self.b.add_container('db2', 20, 200, network, MACVLAN_SUBNET)
+        with_db2 = dict(A_LEARNS, **{'10.1.3.20': 200})
+        self.assertLearned(self.a, with_db2)
+        self.assertReach({('web', 'db2'): True, ('db2', 'web'): True,
+                          ('outside', 'db2'): False, ('db2', 'cache'): False,
+                          ('db2', 'dns'): True})
+        self.b.remove_container('db2')
+        self.assertLearned(self.a, A_LEARNS)
 
     # -- hosts and ZooKeeper failing ------------------------------------------
 
