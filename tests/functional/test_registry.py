@@ -176,7 +176,10 @@ class TwoSlavesTest(SlavesTestCase):
             'allow', '200', '200', config_file=self.local_config(self.a))
         self.assertEqual(0, by_hand.returncode, by_hand.stderr)
 
-        # a container started on B meanwhile is served and works locally
+        # B's daemon restarted meanwhile starts without ZooKeeper, and a
+        # container started on B is served and works locally
+        self.b.kill_daemon()
+        self.b.start_daemon()
         self.b.add_container('web2', 40, 100)
         self.assertReach({('web2', 'db'): True, ('outside', 'db'): False,
                           ('dns', 'cache'): True})
