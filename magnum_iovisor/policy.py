@@ -19,10 +19,10 @@ whitespace or ``;``, ``#`` starts a comment::
 This module does no I/O.
 """
 
-import dataclasses
 import enum
 import json
 import re
+import typing
 
 import yaml
 
@@ -40,8 +40,7 @@ class PolicyError(ValueError):
     """A policy document that cannot be used; names the bad item."""
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class Rule:
+class Rule(typing.NamedTuple):
     src: int
     dst: int
     action: Action = Action.ALLOW
@@ -75,7 +74,8 @@ class Policy:
     """An immutable, validated set of rules keyed by (src, dst) pair."""
 
     def __init__(self, rules=()):
-        self._actions = _collect(rules, lambda i: 'rule %d' % (i + 1))
+        self._actions = _collect([(r.src, r.dst, r.action) for r in rules],
+                                 lambda i: 'rule %d' % (i + 1))
 
     @classmethod
     def from_actions(cls, actions):
@@ -114,29 +114,27 @@ class Policy:
 
 
 def _collect(rules, label):
-    """Validate Rules into a {pair: Action} mapping.
+    """Validate (src, dst, action) tuples into a {pair: Action} mapping.
 
-    ``label(i)`` names rule ``i`` (0-based) in error messages.
+    ``rules`` is a list; ``label(i)`` names rule ``i`` (0-based) in error
+    messages, and is only called on an error.
     """
-    actions, origin = {}, {}
-    for index, rule in enumerate(rules):
-        src, dst = rule.src, rule.dst
-        action = (_ACTIONS.get(rule.action) if isinstance(rule.action, str)
-                  else None)
+    actions = {}
+    for index, (src, dst, name) in enumerate(rules):
+        action = _ACTIONS.get(name) if isinstance(name, str) else None
         if (action is None or type(src) is not int or type(dst) is not int
                 or not GROUP_MIN <= src <= GROUP_MAX
                 or not GROUP_MIN <= dst <= GROUP_MAX):
             where = label(index)
             check_group(src, where)
             check_group(dst, where)
-            check_action(rule.action, where)
-        known = actions.get((src, dst))
-        if known is not None and known != action:
+            check_action(name, where)
+        known = actions.setdefault((src, dst), action)
+        if known is not action:
+            first = next(i for i, r in enumerate(rules) if r[:2] == (src, dst))
             raise PolicyError('%s: %d>%d is %s here but %s in %s'
                               % (label(index), src, dst, action.value,
-                                 known.value, label(origin[(src, dst)])))
-        actions[(src, dst)] = action
-        origin.setdefault((src, dst), index)
+                                 known.value, label(first)))
     return actions
 
 
@@ -158,11 +156,11 @@ def parse_text(text):
                 'rule %d (%r): expected SRC>DST or SRC<>DST with an optional '
                 ':allow or :deny' % (number + 1, token))
         src, both, dst, action = match.groups()
-        rule = Rule(int(src), int(dst), action or Action.ALLOW.value)
-        rules.append(rule)
+        src, dst, action = int(src), int(dst), action or Action.ALLOW.value
+        rules.append((src, dst, action))
         origin.append(number)
         if both == '<>':
-            rules.append(Rule(rule.dst, rule.src, rule.action))
+            rules.append((dst, src, action))
             origin.append(number)
 
     def label(index):
@@ -196,8 +194,8 @@ def _from_document(doc):
         for key in ('src', 'dst'):
             if key not in item:
                 raise PolicyError('%s: missing %r' % (where, key))
-        rules.append(Rule(item['src'], item['dst'],
-                          item.get('action', Action.ALLOW.value)))
+        rules.append((item['src'], item['dst'],
+                      item.get('action', Action.ALLOW.value)))
     return Policy.from_actions(_collect(rules,
                                         lambda i: 'rule %d' % (i + 1)))
 

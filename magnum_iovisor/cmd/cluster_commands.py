@@ -6,11 +6,11 @@ that change this host's policy are refused (see ``refuse_local_change``).
 """
 
 import logging
-import sys
 
 from cliff import command
 from cliff import lister
 
+from magnum_iovisor.cmd import policy_commands
 from magnum_iovisor import policy
 from magnum_iovisor import registry
 
@@ -71,22 +71,10 @@ class ClusterLoad(command.Command):
     """Replace the cluster policy with a file's; every slave applies it."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('file', help='policy file, or - for stdin')
-        parser.add_argument('--format', choices=policy.FORMATS,
-                            help='default: from the file name or content')
-        return parser
+        return policy_commands.add_policy_file(super().get_parser(prog_name))
 
     def take_action(self, args):
-        if args.file == '-':
-            text, name = sys.stdin.read(), None
-        else:
-            with open(args.file) as source:
-                text, name = source.read(), args.file
-        try:
-            new = policy.parse(text, args.format, name)
-        except policy.PolicyError as exc:
-            raise policy.PolicyError('%s: %s' % (args.file, exc))
+        new = policy_commands.read_policy_file(args)
         cluster = open_cluster(self.app)
         try:
             cluster.set_cluster_policy(new)

@@ -78,27 +78,35 @@ class Remove(command.Command):
             raise LookupError('no rule for %d>%d' % (args.src, args.dst))
 
 
+def add_policy_file(parser):
+    parser.add_argument('file', help='policy file, or - for stdin')
+    parser.add_argument('--format', choices=policy.FORMATS,
+                        help='default: from the file name or content')
+    return parser
+
+
+def read_policy_file(args):
+    """The validated policy of ``args.file``; errors name the file."""
+    if args.file == '-':
+        text, name = sys.stdin.read(), None
+    else:
+        with open(args.file) as source:
+            text, name = source.read(), args.file
+    try:
+        return policy.parse(text, args.format, name)
+    except policy.PolicyError as exc:
+        raise policy.PolicyError('%s: %s' % (args.file, exc))
+
+
 class Load(command.Command):
     """Replace the whole policy with a file's (all or nothing)."""
     changes_policy = True
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('file', help='policy file, or - for stdin')
-        parser.add_argument('--format', choices=policy.FORMATS,
-                            help='default: from the file name or content')
-        return parser
+        return add_policy_file(super().get_parser(prog_name))
 
     def take_action(self, args):
-        if args.file == '-':
-            text, name = sys.stdin.read(), None
-        else:
-            with open(args.file) as source:
-                text, name = source.read(), args.file
-        try:
-            new = policy.parse(text, args.format, name)
-        except policy.PolicyError as exc:
-            raise policy.PolicyError('%s: %s' % (args.file, exc))
+        new = read_policy_file(args)
         upserts, removals = self.app.dataplane.replace_policy(new)
         self.app.stdout.write('%d rules in force: %d added or changed, '
                               '%d removed\n'
@@ -127,6 +135,14 @@ class Endpoints(lister.Lister):
                 self.app.dataplane.endpoints())
 
 
+def refuse_attached(dataplane, address):
+    """Attached endpoints belong to ``attach``/``detach`` (or the driver)."""
+    known = dataplane.endpoint(address)
+    if known is not None and known.ifindex:
+        raise ValueError('%s is the endpoint attached on interface %d; '
+                         'detach it instead' % (address, known.ifindex))
+
+
 class Tag(command.Command):
     """Put an address (e.g. a known external host) into a group."""
 
@@ -137,6 +153,7 @@ class Tag(command.Command):
         return parser
 
     def take_action(self, args):
+        refuse_attached(self.app.dataplane, args.address)
         self.app.dataplane.tag(args.address, args.group)
 
 
@@ -149,6 +166,7 @@ class Untag(command.Command):
         return parser
 
     def take_action(self, args):
+        refuse_attached(self.app.dataplane, args.address)
         if not self.app.dataplane.untag(args.address):
             raise LookupError('address %s is not tagged' % args.address)
 

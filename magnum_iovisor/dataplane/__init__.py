@@ -140,47 +140,24 @@ class Dataplane:
         return sorted((events.address(addr), value.group, value.ifindex)
                       for (addr,), value in self.maps['endpoints'].items())
 
-    def _refuse_local(self, key, address, ifindex=0):
-        known = self.maps['endpoints'].get(key)
-        if known and known.ifindex and known.ifindex != ifindex:
-            raise ValueError('%s is the endpoint attached on interface %d; '
-                             'detach it instead' % (address, known.ifindex))
+    def endpoint(self, address):
+        """The entry of ``address`` (group, flags, ifindex), or None."""
+        return self.maps['endpoints'].get(address_key(address))
 
     def tag(self, address, group, ifindex=0):
         """Put ``address`` in ``group``; ``ifindex`` 0: not on this host."""
         policy_model.check_group(group, 'group')
-        key = address_key(address)
-        self._refuse_local(key, address, ifindex)
-        self.maps['endpoints'].set(key, (group, 0, ifindex))
+        self.maps['endpoints'].set(address_key(address), (group, 0, ifindex))
 
     def untag(self, address):
         """Return False when the address was not known."""
-        key = address_key(address)
-        self._refuse_local(key, address)
-        return self.maps['endpoints'].delete(key)
-
-    def lookup(self, address):
-        """The map entry of ``address`` (group, flags, ifindex), or None."""
-        return self.maps['endpoints'].get(address_key(address))
-
-    def release(self, address):
-        """Forget this host's endpoint ``address``, attached or tagged.
-
-        Unlike ``untag``, also when it is attached: its interface may be
-        gone already. Learned entries stay (the registry owns them).
-        Return False when there was no such entry.
-        """
-        key = address_key(address)
-        known = self.maps['endpoints'].get(key)
-        if known is None or known.flags & layout.EndpointFlag.LEARNED:
-            return False
-        return self.maps['endpoints'].delete(key)
+        return self.maps['endpoints'].delete(address_key(address))
 
     def learned(self):
         """{address: group} of the entries learned from the registry."""
-        return {events.address(addr): v.group
-                for (addr,), v in self.maps['endpoints'].items()
-                if v.flags & layout.EndpointFlag.LEARNED}
+        return {events.address(addr): value.group
+                for (addr,), value in self.maps['endpoints'].items()
+                if value.flags & layout.EndpointFlag.LEARNED}
 
     def learn(self, groups):
         """Tag remote endpoints ``{address: group}`` as learned.

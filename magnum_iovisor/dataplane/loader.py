@@ -12,11 +12,11 @@ import fcntl
 import hashlib
 import logging
 import os
-import sys
 
 from magnum_iovisor.dataplane import bpffs
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
+from magnum_iovisor import shipped
 
 LOG = logging.getLogger(__name__)
 LOCK_DIR = '/run/lock'
@@ -24,16 +24,8 @@ MAIN_SOURCE = 'classifier.c'
 
 
 def source_dir(configured=None):
-    candidates = [configured] if configured else [
-        os.path.join(sys.prefix, 'share', 'magnum-iovisor', 'bpf'),
-        os.path.join(os.path.dirname(__file__), '..', '..', 'bpf'),
-    ]
-    for candidate in candidates:
-        if os.path.isfile(os.path.join(candidate, MAIN_SOURCE)):
-            return os.path.realpath(candidate)
-    raise FileNotFoundError('eBPF sources (%s) not found in %s; set '
-                            '[dataplane] bpf_dir'
-                            % (MAIN_SOURCE, ', '.join(candidates)))
+    return shipped.find('bpf', MAIN_SOURCE, configured,
+                        '[dataplane] bpf_dir')
 
 
 def cflags(conf, src_dir):

@@ -65,7 +65,7 @@ class Agent:
         An entry attached already (found again after a restart) is kept.
         """
         with self.lock:
-            known = self.dataplane.lookup(address)
+            known = self.dataplane.endpoint(address)
             if not (known and known.ifindex and known.group == group):
                 self.dataplane.tag(address, group)
             self._publish(address, group)
@@ -79,7 +79,7 @@ class Agent:
         with self.lock:
             if ifname is not None:
                 self.dataplane.detach(ifname, netns)
-            self.dataplane.release(address)
+            self.dataplane.untag(address)
             self.published.pop(address, None)
             self.registry.withdraw(address)
 

@@ -40,7 +40,7 @@ class LearnedEndpointsTest(testtools.TestCase):
         self.dp.tag('192.0.2.7', 300)
 
     def raw(self, address):
-        return self.dp.maps['endpoints'].get(dataplane.address_key(address))
+        return self.dp.endpoint(address)
 
     def test_learn_and_forget_leave_other_entries_alone(self):
         held = self.dp.learn({'10.1.0.10': 5, '192.0.2.7': 6,

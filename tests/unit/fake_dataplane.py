@@ -16,29 +16,14 @@ class FakeDataplane:
         return sorted((a, e.group, e.ifindex)
                       for a, e in self.entries.items())
 
-    def lookup(self, address):
+    def endpoint(self, address):
         return self.entries.get(address)
 
-    def _refuse_local(self, address, ifindex=0):
-        known = self.entries.get(address)
-        if known and known.ifindex and known.ifindex != ifindex:
-            raise ValueError('%s is the endpoint attached on interface %d; '
-                             'detach it instead' % (address, known.ifindex))
-
     def tag(self, address, group, ifindex=0):
-        self._refuse_local(address, ifindex)
         self.entries[address] = layout.Endpoint(group, 0, ifindex)
 
     def untag(self, address):
-        self._refuse_local(address)
         return self.entries.pop(address, None) is not None
-
-    def release(self, address):
-        known = self.entries.get(address)
-        if known is None or known.flags & LEARNED:
-            return False
-        del self.entries[address]
-        return True
 
     def learned(self):
         return {a: e.group for a, e in self.entries.items()
