@@ -1,4 +1,4 @@
-"""``iovisor-docker-plugin``: the libnetwork driver daemon of this host."""
+"""``iovisor-docker-plugin``: the libnetwork driver and cluster agent."""
 
 import os
 import sys
@@ -12,6 +12,8 @@ from magnum_iovisor.plugin import driver
 from magnum_iovisor.plugin import listener
 from magnum_iovisor.plugin import routes
 from magnum_iovisor.plugin import state
+from magnum_iovisor import registry
+from magnum_iovisor.registry import agent
 
 LOG = logging.getLogger(__name__)
 
@@ -38,13 +40,29 @@ def main(argv=None):
         LOG.error('cannot start: %s', exc)
         return 1
     with plane:
-        network_driver = driver.Driver(
-            plane, state.Store(docker.state_dir),
-            default_mode=docker.default_mode,
-            default_parent=docker.default_parent,
-            sandbox_timeout=docker.sandbox_timeout)
-        network_driver.reconcile()
-        listener.serve(routes.make_app(network_driver), docker.socket_path)
+        try:
+            # connects in the background: never waits for ZooKeeper
+            cluster = registry.open_registry(conf.registry)
+        except Exception as exc:
+            LOG.error('cannot start: [registry] %s', exc)
+            return 1
+        LOG.info('registry %s: this host is %s', conf.registry.backend,
+                 cluster.host_name)
+        host = agent.Agent(plane, cluster)
+        try:
+            network_driver = driver.Driver(
+                host, state.Store(docker.state_dir),
+                default_mode=docker.default_mode,
+                default_parent=docker.default_parent,
+                sandbox_timeout=docker.sandbox_timeout)
+            network_driver.reconcile()
+            host.start()
+            listener.serve(routes.make_app(network_driver),
+                           docker.socket_path)
+        finally:
+            # a clean stop ends the session: other hosts forget this
+            # host's endpoints at once instead of after session_timeout
+            host.close()
     return 0
 
 

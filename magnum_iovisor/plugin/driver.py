@@ -2,8 +2,9 @@
 
 Requests arrive validated (``schemas``). The driver owns the networks and
 endpoints (kept in a ``state.Store``), creates interfaces with the network's
-interface kind (``links``) and tags and attaches them through the
-``Dataplane``. It never calls back into dockerd.
+interface kind (``links``), and tags, attaches and forgets endpoints through
+the host's ``registry.agent.Agent``, which also announces them to the
+cluster and withdraws them. It never calls back into dockerd.
 """
 
 import ipaddress
@@ -71,9 +72,10 @@ def endpoint_group(options, network):
 
 
 class Driver:
-    def __init__(self, dataplane, store, kinds=None, default_mode='veth',
+    def __init__(self, agent, store, kinds=None, default_mode='veth',
                  default_parent=None, sandbox_timeout=60.0):
-        self.dataplane = dataplane
+        """``agent``: ``join``, ``tag`` and ``leave`` as ``Agent`` has them."""
+        self.agent = agent
         self.store = store
         self.kinds = kinds or links.KINDS
         self.default_mode = default_mode
@@ -270,13 +272,14 @@ class Driver:
         except links.LinkError as exc:
             raise DriverError(str(exc))
         if kind.sandbox_side:
-            # Tagged now so traffic to it is classified from any host
-            # interface; its own filters follow once it is in the sandbox.
-            self.dataplane.tag(endpoint.address, endpoint.group)
+            # Tagged and announced now, so traffic to it is classified from
+            # any interface of any host; its own filters follow once it is
+            # in the sandbox.
+            self.agent.tag(endpoint.address, endpoint.group)
             self._watch(endpoint)
         else:
-            self.dataplane.attach(endpoint.host_ifname, endpoint.address,
-                                  endpoint.group, sandbox_side=False)
+            self.agent.join(endpoint.host_ifname, endpoint.address,
+                            endpoint.group, sandbox_side=False)
             self.attached.add(endpoint.id)
 
     def _unplug(self, endpoint):
@@ -287,7 +290,7 @@ class Driver:
         if not any(other.address == endpoint.address and other.sandbox_key
                    for other in self.endpoints.values()
                    if other.id != endpoint.id):
-            self.dataplane.untag(endpoint.address)
+            self.agent.leave(endpoint.address)
         if endpoint.sandbox_key:
             endpoint.sandbox_key = None
             if endpoint.id in self.endpoints:
@@ -333,7 +336,7 @@ class Driver:
                     if ifname is None or endpoint is None:
                         return
                     try:
-                        self.dataplane.attach(
+                        self.agent.join(
                             ifname, endpoint.address, endpoint.group,
                             netns=sandbox_key, sandbox_side=True)
                     except tc.AttachError:
@@ -367,9 +370,11 @@ class Driver:
         """Bring the kernel in line with the endpoints kept on disk.
 
         Joined endpoints whose interface is still there get their tag and
-        programs back (both usually survived in the pins); those whose
-        container went away while nobody was listening are unplugged and
-        wait for Docker's Leave and DeleteEndpoint.
+        programs back (both usually survived in the pins) and are announced
+        again, once each; those whose container went away while nobody was
+        listening are unplugged, forgotten and withdrawn, and wait for
+        Docker's Leave and DeleteEndpoint. Run before the agent starts, so
+        that the registry sees this host's endpoints all at once.
         """
         with self.lock:
             # Unjoined first: they must not untag an address a joined
@@ -399,14 +404,14 @@ class Driver:
             alias = links.alias(endpoint.id)
             if (sandbox.find_link(endpoint.sandbox_key, alias)
                     or kind.plugged(endpoint)):
-                self.dataplane.tag(endpoint.address, endpoint.group)
+                self.agent.tag(endpoint.address, endpoint.group)
                 self._watch(endpoint)
                 LOG.info('endpoint %s: restored', endpoint.id[:12])
                 return
         elif kind.plugged(endpoint):
             kind.restore(network, endpoint)
-            self.dataplane.attach(endpoint.host_ifname, endpoint.address,
-                                  endpoint.group, sandbox_side=False)
+            self.agent.join(endpoint.host_ifname, endpoint.address,
+                            endpoint.group, sandbox_side=False)
             self.attached.add(endpoint.id)
             LOG.info('endpoint %s: restored', endpoint.id[:12])
             return

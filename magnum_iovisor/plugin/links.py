@@ -9,7 +9,6 @@ attached after Docker moved it, as a move flushes tc.
 
 import errno
 import logging
-import os
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -186,4 +185,7 @@ KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}
 
 
 def parent_exists(ifname):
-    return os.path.exists('/sys/class/net/%s' % ifname)
+    # netlink, not /sys/class/net: sysfs shows the network namespace that
+    # mounted it, which need not be the daemon's
+    with IPRoute() as ipr:
+        return _index(ipr, ifname) is not None

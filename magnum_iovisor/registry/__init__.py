@@ -83,7 +83,9 @@ class Registry(abc.ABC):
     def watch_policy(self, callback):
         """Call ``callback(Policy or None)`` now and whenever it changes.
 
-        None: there is no cluster policy. Invalid documents are never passed.
+        A backend with a service calls it again, unchanged, after every
+        reconnection. None: there is no cluster policy. Invalid documents
+        are never passed.
         """
 
     @abc.abstractmethod

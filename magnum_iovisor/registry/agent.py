@@ -1,9 +1,11 @@
 """A host's part in the cluster: its dataplane joined to a registry.
 
-The Docker driver daemon holds one ``Agent``: ``join`` and ``leave`` attach
-an endpoint and announce it (never waiting for the registry's service), the
+The Docker driver daemon holds one ``Agent`` and changes its endpoints only
+through it: ``join`` (attach and announce), ``tag`` (classify and announce
+an endpoint whose interface is not in its sandbox yet) and ``leave``
+(forget and withdraw). None of them waits for the registry's service. The
 registry's snapshots are synced into the endpoints map, and the cluster
-policy, when there is one, is applied as it changes.
+policy, when there is one, is applied whenever the registry delivers it.
 """
 
 import logging
@@ -23,17 +25,16 @@ class Agent:
         self.host_name = registry_backend.host_name
         self.lock = threading.RLock()
         self.sync = sync.EndpointSync(dataplane, self.host_name, self.lock)
+        self.published = {}      # address -> group, as announced
         self.cluster_policy = None
 
     def start(self):
-        """Announce what is attached here, then follow the cluster.
+        """Follow the cluster: learn its endpoints, apply its policy.
 
-        Returns at once, whether or not the registry is reachable.
+        Returns at once, whether or not the registry is reachable. What
+        this host announced before (its driver's restored endpoints) goes
+        out as soon as the registry is.
         """
-        with self.lock:
-            for address, group, ifindex in self.dataplane.endpoints():
-                if ifindex:
-                    self._publish(address, group)
         self.registry.watch_endpoints(self.sync)
         self.registry.watch_policy(self._apply_policy)
         self.registry.start()
@@ -42,8 +43,11 @@ class Agent:
         self.registry.close()
 
     def _publish(self, address, group):
-        self.registry.publish(registry.Endpoint(address, group,
-                                                self.host_name))
+        # once per endpoint and group, however often the driver restores it
+        if self.published.get(address) != group:
+            self.registry.publish(registry.Endpoint(address, group,
+                                                    self.host_name))
+            self.published[address] = group
 
     def join(self, ifname, address, group, netns=None, sandbox_side=None):
         """Enforce on the endpoint's interface and announce it."""
@@ -53,24 +57,43 @@ class Agent:
             self._publish(address, group)
         return index
 
+    def tag(self, address, group):
+        """Classify and announce an endpoint ahead of its interface.
+
+        For macvlan and ipvlan, whose programs can only be attached once
+        Docker has moved the interface into its sandbox (``join`` then).
+        An entry attached already (found again after a restart) is kept.
+        """
+        with self.lock:
+            known = self.dataplane.endpoint(address)
+            if not (known and known.ifindex and known.group == group):
+                self.dataplane.tag(address, group)
+            self._publish(address, group)
+
     def leave(self, address, ifname=None, netns=None):
         """Stop enforcing for ``address`` and withdraw it.
 
-        ``ifname`` may be gone already (a deleted sandbox); the address is
-        forgotten either way.
+        ``ifname`` may be gone already (a deleted sandbox, an interface the
+        driver removed); the address is forgotten either way.
         """
         with self.lock:
             if ifname is not None:
                 self.dataplane.detach(ifname, netns)
-            for known, _, ifindex in self.dataplane.endpoints():
-                if known == address and ifindex:
-                    self.dataplane.untag(address)
+            self.dataplane.untag(address)
+            self.published.pop(address, None)
             self.registry.withdraw(address)
 
     def _apply_policy(self, policy):
-        self.cluster_policy = policy
+        """The cluster policy, delivered on every change and reconnection.
+
+        Applied each time as a diff, so a host policy changed behind the
+        cluster's back (while the registry was unreachable) is put right.
+        """
         if policy is None:
-            LOG.info('no cluster policy: this host\'s own policy applies')
+            if self.cluster_policy is not None:
+                LOG.info('the cluster policy was removed: this host keeps '
+                         'enforcing it and takes local changes again')
+            self.cluster_policy = None
             return
         with self.lock:
             try:
@@ -79,5 +102,11 @@ class Agent:
                 LOG.error('cannot apply the cluster policy, keeping the one '
                           'in force: %s', exc)
                 return
-        LOG.info('cluster policy applied: %d rules, %d added or changed, '
-                 '%d removed', len(policy), len(upserts), len(removals))
+        if policy != self.cluster_policy:
+            LOG.info('cluster policy applied: %d rules, %d added or changed, '
+                     '%d removed', len(policy), len(upserts), len(removals))
+        elif upserts or removals:
+            LOG.warning('this host\'s policy differed from the cluster '
+                        'policy: %d rules put back, %d removed',
+                        len(upserts), len(removals))
+        self.cluster_policy = policy

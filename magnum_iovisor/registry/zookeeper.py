@@ -13,9 +13,10 @@ a dead host's endpoints leave every other host's map.
 This host's endpoints are kept as a desired set; a worker thread makes
 ZooKeeper match it whenever connected, so ``publish`` never waits for the
 network. On every (re)connection the worker takes stock of the nodes under
-this host's name: it keeps those of its own session, removes strays (an
-earlier incarnation of this host, a withdrawn endpoint) and re-creates what
-a lost session took away.
+this host's name: it keeps those of its own session, removes strays
+(withdrawn endpoints), makes the nodes an earlier incarnation of this host
+left (a restarted daemon) its own in one transaction, so that no other host
+sees them go, and re-creates what a lost session took away.
 """
 
 import contextlib
@@ -159,6 +160,7 @@ class ZooKeeperRegistry(registry.Registry):
                 if stocktaking:
                     self._watch()
                     self._take_stock()
+                    self._redeliver_policy()
                 self._flush()
             except zk_errors.ConnectionClosedError:
                 return
@@ -197,17 +199,45 @@ class ZooKeeperRegistry(registry.Registry):
             if endpoint.host == self.host_name:
                 path = self.endpoints_path + '/' + name
                 asked.append((endpoint, path, self._client.exists_async(path)))
+        replacing = []
         for endpoint, path, request in asked:
             stat = request.get()
+            if stat is None:
+                continue
             with self._state:
                 wanted = self._desired.get(endpoint.address) == endpoint
-            if stat is not None and stat.ephemeralOwner == session and wanted:
-                ours[endpoint.address] = endpoint
-            elif stat is not None:
+            if not wanted:
                 LOG.info('removing stray endpoint node %s', path)
                 self._delete(path)
+            elif stat.ephemeralOwner == session:
+                ours[endpoint.address] = endpoint
+            else:
+                replacing.append((endpoint, self._replace_async(path, stat)))
+        for endpoint, request in replacing:
+            if self._replaced(request):
+                ours[endpoint.address] = endpoint
         with self._state:
             self._confirmed = ours
+
+    def _replace_async(self, path, stat):
+        """Make an earlier session's node ours in one step.
+
+        Left by this host's previous daemon (restarted before its session
+        ended), the node would vanish with that session; deleting and
+        creating it in one transaction means no other host ever sees the
+        endpoint go.
+        """
+        transaction = self._client.transaction()
+        transaction.delete(path, version=stat.version)
+        transaction.create(path, ephemeral=True)
+        return transaction.commit_async()
+
+    @staticmethod
+    def _replaced(request):
+        # a failed step (the old session ended meanwhile) rolls back both;
+        # the flush that follows creates the node then
+        return not any(isinstance(result, Exception)
+                       for result in request.get())
 
     def _flush(self):
         while True:
@@ -250,12 +280,12 @@ class ZooKeeperRegistry(registry.Registry):
     def _take_over(self, endpoint):
         path = self.endpoints_path + '/' + node_name(endpoint)
         stat = self._client.exists(path)
-        if stat is not None and stat.ephemeralOwner == self.session_id:
-            return
-        # left by an earlier session of this host; it would vanish with
-        # that session, so make it ours
-        self._delete(path)
-        self._client.create(path, ephemeral=True)
+        if stat is None:
+            self._client.create(path, ephemeral=True)
+        elif stat.ephemeralOwner != self.session_id:
+            if not self._replaced(self._replace_async(path, stat)):
+                # the old session ended meanwhile and took the node along
+                self._client.create(path, ephemeral=True)
 
     def _delete(self, path):
         try:
@@ -323,6 +353,14 @@ class ZooKeeperRegistry(registry.Registry):
             self._policy, self._policy_known = policy, True
             for callback in self._policy_watchers:
                 _call(callback, policy)
+
+    def _redeliver_policy(self):
+        # after a (re)connection even an unchanged policy goes out again,
+        # so that a host whose own policy was changed meanwhile is put right
+        with self._watchers:
+            if self._policy_known:
+                for callback in self._policy_watchers:
+                    _call(callback, self._policy)
 
     def watch_policy(self, callback):
         with self._watchers:

@@ -6,18 +6,22 @@
       |-- slave A 192.168.77.1, containers 10.1.1.0/24, outside 10.2.0.0/24
       |-- slave B 192.168.77.2, containers 10.1.2.0/24
 
-Each slave is a ``topology.Topology`` with its own pin directory and its
-own agent process (``slave_agent``) in its namespace; the slaves route each
-other's container subnets (and A's outside link) over the underlay. Every
-name carries one unique prefix and everything is removed on cleanup.
+Each slave runs in its namespace what a bay's slave runs: its own dockerd
+(own data and exec roots) and its own ``iovisor-docker-plugin`` (own
+socket ``iovisor-<uuid8>``, pin and state directories, ``[registry]
+backend = zookeeper`` with the slave's host name), and an iovisor network
+on the slave's routed container subnet with real containers on it. The
+slaves route each other's container subnets (and A's outside link) over
+the underlay. Every name carries a unique prefix and everything is removed
+on cleanup.
 """
 
 import contextlib
 import functools
-import json
+import ipaddress
 import os
-import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,8 @@ from oslo_config import cfg
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 from magnum_iovisor.dataplane import attach
-from magnum_iovisor.dataplane import loader
+from tests.functional import dockerd
+from tests.functional import plugin_daemon
 from tests.functional import topology
 from tests.functional import zookeeper
 
@@ -41,7 +46,7 @@ ZK_ROOT = '/magnum-iovisor'
 SLAVES = {'a': (LAN + '1', '10.1.1.0/24', '10.1.1.1'),
           'b': (LAN + '2', '10.1.2.0/24', '10.1.2.1')}
 OUTSIDE_NET = '10.2.0.0/24'
-PIN_ROOT = '/sys/fs/bpf'
+IMAGE = 'mi-busybox:cluster'
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 
@@ -50,9 +55,9 @@ def netns_path(ns):
     return topology.netns_file(ns)
 
 
-def in_netns_cmd(ns, *cmd):
-    """``cmd`` in network namespace ``ns``, keeping the root mounts."""
-    return ('nsenter', '--net=' + netns_path(ns), '--') + cmd
+def in_netns_cmd(path, *cmd):
+    """``cmd`` in the network namespace at ``path``, keeping the mounts."""
+    return ('nsenter', '--net=' + path, '--') + cmd
 
 
 class Slave:
@@ -60,88 +65,118 @@ class Slave:
         self.cluster = cluster
         self.name = name
         self.host_name = 'slave-' + name
-        self.underlay, self.subnet, gateway = SLAVES[name]
-        self.topo = topology.Topology(cluster.prefix + name, gateway=gateway)
+        self.underlay, self.subnet, self.gateway = SLAVES[name]
+        self.topo = topology.Topology(cluster.prefix + name,
+                                      gateway=self.gateway)
         self.ns = self.topo.slave
-        self.pin_dir = os.path.join(PIN_ROOT, cluster.prefix + name)
-        self.conf_path = os.path.join(cluster.workdir, 'slave-%s.conf' % name)
-        self.log_path = os.path.join(cluster.workdir, 'agent-%s.log' % name)
-        self.agent = None
+        self.containers = {}     # name -> (netns path, address)
+        self.dockerd = self.plugin = self.network = None
         self._dataplane = None
-        with open(self.conf_path, 'w') as conf:
-            conf.write('[dataplane]\npin_dir = %s\n\n'
-                       '[registry]\nbackend = zookeeper\nhosts = %s:%d\n'
-                       'root = %s\nsession_timeout = %s\nhost_name = %s\n'
-                       'connect_timeout = 2\n'
-                       % (self.pin_dir, MASTER_ADDRESS, ZK_PORT, ZK_ROOT,
-                          cluster.session_timeout, self.host_name))
 
-    # -- the agent process ----------------------------------------------------
+    def start(self, session_timeout):
+        """dockerd, the daemon and the network; cleanups on the cluster."""
+        cluster = self.cluster
+        self.dockerd = cluster.useFixture(dockerd.Dockerd(
+            prefix='%s%s-' % (cluster.prefix, self.name), netns=self.ns))
+        self.dockerd.import_busybox(IMAGE)
+        self.plugin = cluster.useFixture(plugin_daemon.PluginDaemon(
+            netns=self.ns, registry={
+                'backend': 'zookeeper',
+                'hosts': '%s:%d' % (MASTER_ADDRESS, ZK_PORT),
+                'root': ZK_ROOT, 'session_timeout': session_timeout,
+                'host_name': self.host_name, 'connect_timeout': 2}))
+        self.network = '%s-net-%s' % (cluster.prefix, self.name)
+        self.dockerd.docker('network', 'create', '-d', self.plugin.name,
+                            '--subnet', self.subnet, '--gateway',
+                            self.gateway, self.network)
+        # first among the cleanups: Docker tells the daemon what goes
+        cluster.addCleanup(self.remove_all)
 
-    def start_agent(self):
-        log = open(self.log_path, 'a')
-        self.agent = subprocess.Popen(
-            in_netns_cmd(self.ns, sys.executable, '-m',
-                         'tests.functional.slave_agent', '--config-file',
-                         self.conf_path),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            text=True, cwd=REPO)
-        log.close()
-        hello = self._read()
-        if not hello.get('ready'):
-            raise RuntimeError('agent %s did not start: %s' % (self.name,
-                                                               hello))
+    def add_macvlan_network(self, subnet, peer):
+        """A macvlan network on a parent made here; ``peer`` routes to it.
 
-    def _read(self, timeout=60):
-        # an agent that blocks fails the test instead of hanging it
-        ready, _, _ = select.select([self.agent.stdout], [], [], timeout)
-        if not ready:
-            raise RuntimeError('agent %s did not answer within %d s; log:\n%s'
-                               % (self.name, timeout, self.log()))
-        line = self.agent.stdout.readline()
-        if not line:
-            raise RuntimeError('agent %s exited (%s); log:\n%s'
-                               % (self.name, self.agent.poll(), self.log()))
-        return json.loads(line)
+        The parent is one end of a veth pair whose other end, in this
+        slave too, holds the gateway: the containers' traffic goes up the
+        pair into the slave's routing like any other.
+        """
+        network = ipaddress.IPv4Network(subnet)
+        gateway = str(network.network_address + 1)
+        parent, uplink = 'mvp' + self.name, 'mvg' + self.name
+        topology.nsexec(self.ns, 'ip', 'link', 'add', parent, 'type', 'veth',
+                        'peer', 'name', uplink)
+        topology.nsexec(self.ns, 'ip', 'addr', 'add', '%s/%d'
+                        % (gateway, network.prefixlen), 'dev', uplink)
+        for ifname in (parent, uplink):
+            topology.nsexec(self.ns, 'ip', 'link', 'set', ifname, 'up')
+        topology.nsexec(peer.ns, 'ip', 'route', 'add', subnet, 'via',
+                        self.underlay)
+        name = '%s-mv-%s' % (self.cluster.prefix, self.name)
+        self.dockerd.docker('network', 'create', '-d', self.plugin.name,
+                            '--subnet', subnet, '--gateway', gateway,
+                            '-o', 'iovisor.mode=macvlan',
+                            '-o', 'iovisor.parent=' + parent, name)
+        return name
 
-    def request(self, op, **args):
-        self.agent.stdin.write(json.dumps(dict(args, op=op)) + '\n')
-        self.agent.stdin.flush()
-        answer = self._read()
-        if 'error' in answer:
-            raise RuntimeError('agent %s: %s failed: %s'
-                               % (self.name, op, answer['error']))
-        return answer['result']
+    @property
+    def config_file(self):
+        return self.plugin.config_file
 
-    def kill_agent(self):
+    # -- the daemon -----------------------------------------------------------
+
+    def kill_daemon(self):
         """kill -9: no goodbye to ZooKeeper."""
-        if self.agent is not None:
-            self.agent.kill()
-            self.agent.wait()
-            for stream in (self.agent.stdin, self.agent.stdout):
-                stream.close()
-            self.agent = None
+        self.plugin.kill()
+
+    def start_daemon(self):
+        self.plugin.start()
+
+    def freeze_daemon(self, seconds):
+        """Stop the daemon for ``seconds``, as a long pause would."""
+        self.plugin.process.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(seconds)
+        finally:
+            self.plugin.process.send_signal(signal.SIGCONT)
 
     def log(self):
-        with open(self.log_path, errors='replace') as log:
-            return log.read()
+        return self.plugin.log()
 
     # -- containers -----------------------------------------------------------
 
-    def add_container(self, name, host_number, group):
-        address = '%s.%d' % (self.subnet.rsplit('.', 1)[0], host_number)
-        self.topo.add_endpoint(name, address)
-        self.request('join', ifname=self.topo.host_ifaces[name],
-                     address=address, group=group)
+    def add_container(self, name, host_number, group, network=None,
+                      subnet=None):
+        """``docker run --expose GROUP/0`` at .host_number of the subnet."""
+        subnet = subnet or self.subnet
+        address = '%s.%d' % (subnet.rsplit('.', 1)[0], host_number)
+        container = '%s-%s' % (self.cluster.prefix, name)
+        self.dockerd.docker('run', '-d', '--name', container, '--network',
+                            network or self.network, '--ip', address,
+                            '--expose',
+                            '%d/0' % group, IMAGE, 'sleep', '3600')
+        pid = self.dockerd.docker('inspect', '-f', '{{.State.Pid}}',
+                                  container).stdout.strip()
+        self.containers[name] = ('/proc/%s/ns/net' % pid, address)
         return address
 
     def remove_container(self, name):
-        ns, address = self.topo.hosts[name]
-        self.request('leave', address=address,
-                     ifname=self.topo.host_ifaces[name])
-        topology.run('ip', 'netns', 'del', ns)
-        self.topo.namespaces.remove(ns)
-        del self.topo.hosts[name]
+        self.dockerd.docker('rm', '-f', '%s-%s' % (self.cluster.prefix, name))
+        del self.containers[name]
+
+    def remove_all(self):
+        """Every container and network, with a live daemon to hear it.
+
+        A dead driver would make Docker retry each request for seconds.
+        """
+        if not self.dockerd.process or self.dockerd.process.poll() is not None:
+            return
+        if not self.plugin.running():
+            self.plugin.start()
+        self.dockerd.remove_containers()
+        networks = self.dockerd.docker(
+            'network', 'ls', '-q', '--filter', 'driver=' + self.plugin.name,
+            check=False).stdout.split()
+        if networks:
+            self.dockerd.docker('network', 'rm', *networks, check=False)
 
     # -- what the slave's maps hold -------------------------------------------
 
@@ -151,30 +186,22 @@ class Slave:
             conf = cfg.ConfigOpts()
             config.register_opts(conf)
             conf([], project='magnum-iovisor', default_config_files=[])
-            conf.set_override('pin_dir', self.pin_dir, 'dataplane')
+            conf.set_override('pin_dir', self.plugin.pin_dir, 'dataplane')
             self._dataplane = dataplane.Dataplane(conf.dataplane)
+            self.cluster.addCleanup(self._dataplane.close)
         return self._dataplane
 
     def learned(self):
         return self.dataplane.learned()
 
-    def policy_command(self, *args, stdin=None):
+    def policy_command(self, *args, stdin=None, config_file=None):
         """``iovisor-policy`` run on this slave, with its configuration."""
         return subprocess.run(
-            in_netns_cmd(self.ns, sys.executable, '-m',
+            in_netns_cmd(netns_path(self.ns), sys.executable, '-m',
                          'magnum_iovisor.cmd.policy', '--config-file',
-                         self.conf_path, *args),
+                         config_file or self.config_file, *args),
             input=stdin, capture_output=True, text=True, timeout=60,
             cwd=REPO)
-
-    def cleanup(self):
-        self.kill_agent()
-        if self._dataplane is not None:
-            self._dataplane.close()
-        self.topo.cleanup()
-        shutil.rmtree(self.pin_dir, ignore_errors=True)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(loader.lock_path(self.pin_dir))
 
 
 class Cluster(fixtures.Fixture):
@@ -198,7 +225,7 @@ class Cluster(fixtures.Fixture):
         self.slaves = {}
         for name in sorted(SLAVES):
             slave = Slave(self, name)
-            self.addCleanup(slave.cleanup)
+            self.addCleanup(slave.topo.cleanup)
             self.slaves[name] = slave
             self._uplink(slave)
         a, b = self.slaves['a'], self.slaves['b']
@@ -214,7 +241,7 @@ class Cluster(fixtures.Fixture):
         self.addCleanup(self.zookeeper.stop)
         self.zookeeper.start()
         for slave in self.slaves.values():
-            slave.start_agent()
+            slave.start(self.session_timeout)
 
     def _uplink(self, slave):
         uplink = '%s%su' % (self.prefix, slave.name)
@@ -228,17 +255,21 @@ class Cluster(fixtures.Fixture):
         topology.nsexec(slave.ns, 'ip', 'link', 'set', 'uplink', 'up')
 
     def host(self, name):
-        """(netns, address) of a container or outside host on any slave."""
+        """(netns path, address) of a container or outside host."""
         for slave in self.slaves.values():
+            if name in slave.containers:
+                return slave.containers[name]
             if name in slave.topo.hosts:
-                return slave.topo.hosts[name]
+                ns, address = slave.topo.hosts[name]
+                return netns_path(ns), address
         raise KeyError(name)
 
     def ping(self, src, dst, timeout=1):
-        ns, _ = self.host(src)
-        return topology.nsexec(ns, 'ping', '-c', '1', '-W', str(timeout),
-                               self.host(dst)[1],
-                               check=False).returncode == 0
+        path, _ = self.host(src)
+        return subprocess.run(
+            in_netns_cmd(path, 'ping', '-c', '1', '-W', str(timeout),
+                         self.host(dst)[1]),
+            capture_output=True, timeout=30).returncode == 0
 
     @contextlib.contextmanager
     def zookeeper_client(self):

@@ -27,9 +27,17 @@ class DockerError(RuntimeError):
 
 
 class Dockerd(fixtures.Fixture):
-    def __init__(self, prefix='mi-dockerd-'):
+    def __init__(self, prefix='mi-dockerd-', netns=None):
+        """``netns``: run in that network namespace (a name from ip netns).
+
+        Entered with nsenter, which keeps the root mount namespace (and so
+        /sys/fs/cgroup and /run/docker/plugins); containers get their own
+        namespaces as always, and Docker moves their interfaces from this
+        one.
+        """
         super().__init__()
         self.prefix = prefix
+        self.netns = netns
 
     def _setUp(self):
         # exec roots hold unix sockets: keep the path short
@@ -44,13 +52,16 @@ class Dockerd(fixtures.Fixture):
 
     def start(self, *extra):
         log = open(self.log_path, 'a')
+        enter = (['nsenter', '--net=/run/netns/' + self.netns, '--']
+                 if self.netns else [])
+        command = [DOCKERD, '--data-root', os.path.join(self.root, 'data'),
+                   '--exec-root', os.path.join(self.root, 'exec'),
+                   '-H', 'unix://' + self.socket,
+                   '--pidfile', os.path.join(self.root, 'dockerd.pid'),
+                   '--iptables=false', '--ip6tables=false', '--bridge=none',
+                   '--ip-forward=false', '--ip-masq=false', *extra]
         self.process = subprocess.Popen(
-            [DOCKERD, '--data-root', os.path.join(self.root, 'data'),
-             '--exec-root', os.path.join(self.root, 'exec'),
-             '-H', 'unix://' + self.socket,
-             '--pidfile', os.path.join(self.root, 'dockerd.pid'),
-             '--iptables=false', '--ip6tables=false', '--bridge=none',
-             '--ip-forward=false', '--ip-masq=false', *extra],
+            enter + command,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT

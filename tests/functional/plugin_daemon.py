@@ -19,6 +19,8 @@ import uuid
 
 import fixtures
 
+from magnum_iovisor.dataplane import loader
+
 PLUGIN_DIR = '/run/docker/plugins'
 PIN_ROOT = '/sys/fs/bpf'
 READY_TIMEOUT = 60
@@ -35,10 +37,21 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self.socket_path)
 
 
+class PluginError(RuntimeError):
+    """The daemon answered a request with {"Err"}."""
+
+
 class PluginDaemon(fixtures.Fixture):
-    def __init__(self, default_mode='veth'):
+    def __init__(self, default_mode='veth', netns=None, registry=None):
+        """Options: ``netns`` and ``registry``.
+
+        ``netns``: run there (a name from ip netns), keeping the root mount
+        namespace and so the pins; ``registry``: [registry] options.
+        """
         super().__init__()
         self.default_mode = default_mode
+        self.netns = netns
+        self.registry = registry or {}
 
     def _setUp(self):
         self.name = 'iovisor-%s' % uuid.uuid4().hex[:8]
@@ -47,6 +60,7 @@ class PluginDaemon(fixtures.Fixture):
         self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
         self.pin_dir = os.path.join(PIN_ROOT, 'mi-test-' + self.name)
         self.addCleanup(shutil.rmtree, self.pin_dir, ignore_errors=True)
+        self.addCleanup(_remove, loader.lock_path(self.pin_dir))
         self.state_dir = os.path.join(self.root, 'state')
         self.log_path = os.path.join(self.root, 'plugin.log')
         self.config_file = os.path.join(self.root, 'magnum-iovisor.conf')
@@ -56,6 +70,9 @@ class PluginDaemon(fixtures.Fixture):
                        'default_mode = %s\n'
                        % (self.pin_dir, self.socket, self.state_dir,
                           self.default_mode))
+            if self.registry:
+                conf.write('\n[registry]\n' + ''.join(
+                    '%s = %s\n' % item for item in self.registry.items()))
         self.process = None
         self.addCleanup(self._remove_socket)
         self.start()
@@ -63,9 +80,11 @@ class PluginDaemon(fixtures.Fixture):
 
     def start(self):
         log = open(self.log_path, 'a')
+        enter = (['nsenter', '--net=/run/netns/' + self.netns, '--']
+                 if self.netns else [])
         self.process = subprocess.Popen(
-            [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin',
-             '--config-file', self.config_file],
+            enter + [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin',
+                     '--config-file', self.config_file],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -94,15 +113,19 @@ class PluginDaemon(fixtures.Fixture):
     def kill(self):
         self.signal(signal.SIGKILL)
 
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
     def _remove_socket(self):
-        try:
-            os.unlink(self.socket)
-        except FileNotFoundError:
-            pass
+        _remove(self.socket)
 
     def log_tail(self, lines=30):
         with open(self.log_path) as log:
             return ''.join(log.readlines()[-lines:])
+
+    def log(self):
+        with open(self.log_path, errors='replace') as log:
+            return log.read()
 
     def request(self, method, body):
         """POST raw ``body`` bytes; returns (status, decoded JSON reply)."""
@@ -114,6 +137,14 @@ class PluginDaemon(fixtures.Fixture):
         finally:
             connection.close()
 
+    def call(self, method, body):
+        """Send a request as Docker does; the reply, or PluginError."""
+        status, reply = self.request('NetworkDriver.' + method,
+                                     json.dumps(body).encode())
+        if status != 200 or 'Err' in reply:
+            raise PluginError('%s: %s' % (method, reply.get('Err', reply)))
+        return reply
+
     def state_files(self):
         found = []
         for kind in ('networks', 'endpoints'):
@@ -121,3 +152,10 @@ class PluginDaemon(fixtures.Fixture):
             if os.path.isdir(directory):
                 found += [os.path.join(kind, n) for n in os.listdir(directory)]
         return sorted(found)
+
+
+def _remove(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,12 +1,15 @@
 """Two slaves sharing endpoints and a policy through a real ZooKeeper.
 
-The seed scenario split across hosts: ``web`` (100) and ``cache`` (200) on
-slave A, ``db`` (200) and ``dns`` (100) on slave B, an untagged ``outside``
-host behind A; the seed's policy is the cluster policy.
+Each slave runs its own dockerd and ``iovisor-docker-plugin``; containers
+are real. The seed scenario split across hosts: ``web`` (100) and
+``cache`` (200) on slave A, ``db`` (200) and ``dns`` (100) on slave B, an
+untagged ``outside`` host behind A; the seed's policy is the cluster
+policy.
 """
 
 import signal
 import subprocess
+import threading
 import time
 
 import testtools
@@ -21,22 +24,30 @@ SEED_POLICY = '100>0 0>100 100>100 100<>200'
 SESSION_TIMEOUT = 2.0
 # generous bounds for polling; nothing here measures speed
 PROPAGATION = 10.0
+LONG_SESSION_TIMEOUT = 4 * PROPAGATION
 EXPIRY = SESSION_TIMEOUT + 20.0
 A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
 B_LEARNS = {'10.1.1.10': 100, '10.1.1.20': 200}     # web, cache
+MACVLAN_SUBNET = '10.1.3.0/24'                      # slave B's second
 
 
-class TwoSlavesTest(testtools.TestCase):
+class SlavesTestCase(testtools.TestCase):
+    session_timeout = SESSION_TIMEOUT
+
     def setUp(self):
         super().setUp()
         self.cluster = self.useFixture(
-            cluster_module.Cluster(session_timeout=SESSION_TIMEOUT))
+            cluster_module.Cluster(session_timeout=self.session_timeout))
         self.a = self.cluster.slaves['a']
         self.b = self.cluster.slaves['b']
         self.addOnException(self._attach_logs)
+        self.start_seed()
+
+    def start_seed(self):
         loaded = self.a.policy_command('cluster', 'load', '-',
                                        stdin=SEED_POLICY)
         self.assertEqual(0, loaded.returncode, loaded.stderr)
+        self.seed = policy.parse_text(SEED_POLICY)
         self.a.add_container('web', 10, 100)
         self.a.add_container('cache', 20, 200)
         self.b.add_container('db', 20, 200)
@@ -45,10 +56,21 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertLearned(self.a, A_LEARNS)
         self.assertLearned(self.b, B_LEARNS)
 
+    def local_config(self, slave):
+        """The slave's configuration with ``[registry] backend = local``."""
+        with open(slave.config_file) as conf:
+            text = conf.read()
+        path = slave.config_file + '.local'
+        with open(path, 'w') as conf:
+            conf.write(text.replace('backend = zookeeper', 'backend = local'))
+        return path
+
     def _attach_logs(self, exc_info):
         for name, slave in self.cluster.slaves.items():
-            self.addDetail('agent-%s' % name, content.text_content(
+            self.addDetail('daemon-%s' % name, content.text_content(
                 slave.log()))
+            self.addDetail('dockerd-%s' % name, content.text_content(
+                slave.dockerd.log_tail(40)))
         self.addDetail('zookeeper', content.text_content(
             self.cluster.zookeeper.log()))
 
@@ -79,6 +101,8 @@ class TwoSlavesTest(testtools.TestCase):
             return {name: client.exists(path + '/' + name).ephemeralOwner
                     for name in client.get_children(path)}
 
+
+class TwoSlavesTest(SlavesTestCase):
     # -- the seed scenario across hosts ---------------------------------------
 
     def test_seed_matrix_holds_across_slaves(self):
@@ -103,18 +127,30 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a',
                           '10.1.2.30@100@slave-b'}, set(self.node_owners()))
 
+    def test_macvlan_container_is_announced_and_withdrawn(self):
+        # attached inside its sandbox; announced from Join on
+        network = self.b.add_macvlan_network(MACVLAN_SUBNET, peer=self.a)
+        self.b.add_container('db2', 20, 200, network, MACVLAN_SUBNET)
+        with_db2 = dict(A_LEARNS, **{'10.1.3.20': 200})
+        self.assertLearned(self.a, with_db2)
+        self.assertReach({('web', 'db2'): True, ('db2', 'web'): True,
+                          ('outside', 'db2'): False, ('db2', 'cache'): False,
+                          ('db2', 'dns'): True})
+        self.b.remove_container('db2')
+        self.assertLearned(self.a, A_LEARNS)
+
     # -- hosts and ZooKeeper failing ------------------------------------------
 
-    def test_killed_agent_endpoints_vanish_after_session_timeout(self):
-        self.b.kill_agent()
+    def test_killed_daemon_endpoints_vanish_after_session_timeout(self):
+        self.b.kill_daemon()
         self.assertLearned(self.a, {}, timeout=EXPIRY)
         self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a'},
                          set(self.node_owners()))
-        # B keeps enforcing what it knew without its agent
+        # B keeps enforcing what it knew without its daemon
         self.assertEqual(B_LEARNS, self.b.learned())
         self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
-        # a new agent announces B's attached endpoints again, once each
-        self.b.start_agent()
+        # restarted, it announces B's live endpoints again, once each
+        self.b.start_daemon()
         self.assertLearned(self.a, A_LEARNS)
         self.assertLearned(self.b, B_LEARNS)
         self.assertEqual(4, len(self.node_owners()))
@@ -124,8 +160,9 @@ class TwoSlavesTest(testtools.TestCase):
         web_ns, db_address = self.cluster.host('web')[0], '10.1.2.20'
         pings = 30
         flow = subprocess.Popen(
-            ('ip', 'netns', 'exec', web_ns, 'ping', '-q', '-c', str(pings),
-             '-i', '0.2', '-W', '1', db_address),
+            cluster_module.in_netns_cmd(web_ns, 'ping', '-q', '-c',
+                                        str(pings), '-i', '0.2', '-W', '1',
+                                        db_address),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.addCleanup(_stop, flow)
         time.sleep(1)
@@ -134,8 +171,15 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertNotEqual(0, refused.returncode)
         self.assertIn('cannot tell whether a cluster policy is in force',
                       refused.stderr)
+        # a configuration without the cluster changes A alone, on purpose
+        by_hand = self.a.policy_command(
+            'allow', '200', '200', config_file=self.local_config(self.a))
+        self.assertEqual(0, by_hand.returncode, by_hand.stderr)
 
-        # a container started on B meanwhile is served and works locally
+        # B's daemon restarted meanwhile starts without ZooKeeper, and a
+        # container started on B is served and works locally
+        self.b.kill_daemon()
+        self.b.start_daemon()
         self.b.add_container('web2', 40, 100)
         self.assertReach({('web2', 'db'): True, ('outside', 'db'): False,
                           ('dns', 'cache'): True})
@@ -152,6 +196,10 @@ class TwoSlavesTest(testtools.TestCase):
         self.cluster.zookeeper.start()
         self.assertLearned(self.a, dict(A_LEARNS, **{'10.1.2.40': 100}),
                            timeout=EXPIRY)
+        # the cluster policy is A's again: the change by hand is gone
+        wait_for(lambda: self.a.dataplane.policy() == self.seed,
+                 PROPAGATION)
+        self.assertEqual(self.seed, self.a.dataplane.policy())
         self.assertLearned(self.b, B_LEARNS)
         self.assertReach({('web2', 'cache'): True})
         self.assertReach(self.seed_matrix())
@@ -161,7 +209,9 @@ class TwoSlavesTest(testtools.TestCase):
     def test_expired_session_recreates_ephemeral_nodes(self):
         before = self.node_owners()
         old_session = before['10.1.2.20@200@slave-b']
-        self.b.request('expire_session')
+        # a pause longer than the session timeout: ZooKeeper ends the
+        # session, and the daemon hears so when it runs again
+        self.b.freeze_daemon(SESSION_TIMEOUT + 2)
 
         def renewed():
             owners = self.node_owners()
@@ -222,6 +272,61 @@ class TwoSlavesTest(testtools.TestCase):
         self.assertEqual(policy.Action.ALLOW,
                          self.a.dataplane.policy().action(200, 200))
         self.assertEqual(seed, self.b.dataplane.policy())
+
+
+class DaemonRestartTest(SlavesTestCase):
+    """A session long enough to restart a daemon within it."""
+
+    session_timeout = LONG_SESSION_TIMEOUT
+
+    def test_restarted_daemon_withdraws_nothing_and_announces_once(self):
+        old_owners = {o for n, o in self.node_owners().items()
+                      if n.endswith('@slave-b')}
+        gaps = []
+        watching = threading.Event()
+        watching.set()
+
+        def watch_a():
+            while watching.is_set():
+                learned = self.a.learned()
+                if learned != A_LEARNS:
+                    gaps.append(learned)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch_a)
+        watcher.start()
+        self.addCleanup(watcher.join)
+        self.addCleanup(watching.clear)
+        self.b.kill_daemon()
+        self.b.start_daemon()
+
+        def renewed():
+            owners = self.node_owners()
+            b_owners = {o for n, o in owners.items()
+                        if n.endswith('@slave-b')}
+            return (len(owners) == 4 and len(b_owners) == 1
+                    and not b_owners & old_owners)
+
+        self.assertTrue(wait_for(renewed, PROPAGATION), self.node_owners())
+        watching.clear()
+        watcher.join()
+        # the new session took the nodes over: slave A never lost them
+        self.assertEqual([], gaps)
+        self.assertReach(self.seed_matrix())
+        self.assertNotIn('removing stray', self.b.log())
+
+    def test_stopped_daemon_withdraws_at_once_and_b_keeps_enforcing(self):
+        self.b.plugin.stop()
+        self.assertEqual(0, self.b.plugin.process.returncode,
+                         self.b.log())
+        self.assertIn('stopping', self.b.log())
+        # its session closed: gone long before the session could expire
+        self.assertLearned(self.a, {}, timeout=PROPAGATION)
+        self.assertEqual(B_LEARNS, self.b.learned())
+        self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
+        self.b.start_daemon()
+        self.assertLearned(self.a, A_LEARNS)
+        self.assertReach(self.seed_matrix())
 
 
 def _stop(proc):

@@ -1,4 +1,8 @@
-"""The Docker driver's logic with a fake dataplane and fake interfaces."""
+"""The Docker driver's logic: a fake dataplane and interfaces, a real agent.
+
+The agent runs on the ``local`` registry, whose endpoints are what this
+host announces.
+"""
 
 import asyncio
 import json
@@ -12,23 +16,12 @@ from magnum_iovisor.plugin import driver
 from magnum_iovisor.plugin import routes
 from magnum_iovisor.plugin import schemas
 from magnum_iovisor.plugin import state
+from magnum_iovisor.registry import agent
+from magnum_iovisor.registry import local
+from tests.unit import fake_dataplane
 
 NET = 'n' * 64
 EXPOSED = schemas.EXPOSED_PORTS
-
-
-class FakeDataplane:
-    def __init__(self):
-        self.tags = {}
-
-    def tag(self, address, group, ifindex=0):
-        self.tags[address] = group
-
-    def untag(self, address):
-        return self.tags.pop(address, None) is not None
-
-    def attach(self, ifname, address, group, netns=None, sandbox_side=None):
-        self.tags[address] = group
 
 
 class FakeVeth:
@@ -58,6 +51,16 @@ class FakeVeth:
         return {'Gateway': network.gateway}
 
 
+class FakeMacvlan(FakeVeth):
+    kind = 'macvlan'
+    sandbox_side = True
+    needs_parent = True
+
+    def names(self, endpoint_id):
+        name = 'im' + endpoint_id[:11]
+        return name, name
+
+
 def create_network(options=None):
     return {'NetworkID': NET,
             'Options': {schemas.GENERIC: options or {}},
@@ -74,18 +77,36 @@ def create_endpoint(ident, address='10.77.0.50/24', **options):
             'Options': options}
 
 
+def new_agent(dataplane=None):
+    return agent.Agent(dataplane or fake_dataplane.FakeDataplane(),
+                       local.LocalRegistry('host-a'))
+
+
+def announced(host_agent):
+    """{address: group} of what the agent's registry holds."""
+    return {e.address: e.group for e in host_agent.registry.endpoints()}
+
+
 class DriverTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
         self.state_dir = self.useFixture(fixtures.TempDir()).path
-        self.dataplane = FakeDataplane()
+        self.dataplane = fake_dataplane.FakeDataplane()
+        self.agent = new_agent(self.dataplane)
         self.veth = FakeVeth()
         self.driver = self.new_driver()
         self.driver.create_network(create_network({'iovisor.group': '7'}))
 
     def new_driver(self):
-        return driver.Driver(self.dataplane, state.Store(self.state_dir),
+        """The driver as a restarted daemon has it: a new agent, same map."""
+        self.agent = new_agent(self.dataplane)
+        return driver.Driver(self.agent, state.Store(self.state_dir),
                              kinds={'veth': self.veth})
+
+    def assertTagged(self, expected):
+        """This host's map and its announcements both hold ``expected``."""
+        self.assertEqual((expected, expected),
+                         (self.dataplane.tags(), announced(self.agent)))
 
     def join(self, ident, **options):
         self.driver.create_endpoint(create_endpoint(ident, **options))
@@ -99,8 +120,8 @@ class DriverTest(testtools.TestCase):
                                {'Proto': 0, 'Port': 100}]})
         self.join('e3', address='10.77.0.52/24', **{
             'iovisor.group': '200', EXPOSED: [{'Proto': 0, 'Port': 200}]})
-        self.assertEqual({'10.77.0.50': 7, '10.77.0.51': 100,
-                          '10.77.0.52': 200}, self.dataplane.tags)
+        self.assertTagged({'10.77.0.50': 7, '10.77.0.51': 100,
+                           '10.77.0.52': 200})
 
     def test_conflicting_groups(self):
         error = self.assertRaises(
@@ -137,15 +158,29 @@ class DriverTest(testtools.TestCase):
         self.veth.unplug(self.driver.endpoints['e2'])  # container died
         restarted = self.new_driver()
         restarted.reconcile()
-        self.assertEqual({'10.77.0.50': 7}, self.dataplane.tags)
+        self.assertTagged({'10.77.0.50': 7})
         for ident in ('e1', 'e2'):
             restarted.leave({'NetworkID': NET, 'EndpointID': ident})
             restarted.delete_endpoint({'NetworkID': NET,
                                        'EndpointID': ident})
-        self.assertEqual({}, self.dataplane.tags)
+        self.assertTagged({})
         self.assertEqual(set(), self.veth.plugged_links)
         self.assertEqual([], os.listdir(os.path.join(self.state_dir,
                                                      'endpoints')))
+
+    def test_restart_announces_live_endpoints_once(self):
+        self.join('e1')
+        self.join('e2', address='10.77.0.51/24')
+        self.veth.unplug(self.driver.endpoints['e2'])  # container died
+        restarted = self.new_driver()
+        published, withdrawn = [], []
+        self.agent.registry.publish = published.append
+        self.agent.registry.withdraw = withdrawn.append
+        restarted.reconcile()
+        self.agent.start()
+        self.assertEqual([('10.77.0.50', 7)],
+                         [(e.address, e.group) for e in published])
+        self.assertEqual(['10.77.0.51'], withdrawn)
 
     def test_stale_endpoint_does_not_untag_a_live_one(self):
         self.driver.create_endpoint(create_endpoint('old'))
@@ -156,7 +191,22 @@ class DriverTest(testtools.TestCase):
                         'SandboxKey': '/run/netns/y'})
         self.assertNotIn('old', restarted.endpoints)
         self.new_driver().reconcile()
-        self.assertEqual({'10.77.0.50': 7}, self.dataplane.tags)
+        self.assertTagged({'10.77.0.50': 7})
+
+    def test_sandbox_side_endpoints_are_announced_at_join(self):
+        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+        self.driver.kinds = {'veth': self.veth, 'macvlan': FakeMacvlan()}
+        request = create_network({'iovisor.mode': 'macvlan',
+                                  'iovisor.parent': 'lo'})
+        request['NetworkID'] = net = 'm' * 64
+        self.driver.create_network(request)
+        self.driver.create_endpoint(dict(create_endpoint('e1'),
+                                         NetworkID=net))
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/x'})
+        self.assertTagged({'10.77.0.50': 0})
+        self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
+        self.assertTagged({})
 
     def test_network_options(self):
         for options, message in (
@@ -190,7 +240,7 @@ class RoutesTest(testtools.TestCase):
     def call(self, method, body):
         async def go():
             app = routes.make_app(driver.Driver(
-                FakeDataplane(), state.Store(self.useFixture(
+                new_agent(), state.Store(self.useFixture(
                     fixtures.TempDir()).path), kinds={'veth': FakeVeth()}))
             async with test_utils.TestClient(
                     test_utils.TestServer(app)) as client:

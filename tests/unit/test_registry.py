@@ -13,63 +13,7 @@ from magnum_iovisor.registry import agent as agent_module
 from magnum_iovisor.registry import local
 from magnum_iovisor.registry import sync
 from magnum_iovisor.registry import zookeeper
-
-LEARNED = layout.EndpointFlag.LEARNED
-
-
-class FakeDataplane:
-    """The endpoint and policy semantics of Dataplane, in memory."""
-
-    def __init__(self):
-        self.entries = {}        # address -> (group, flags, ifindex)
-        self.policy_in_force = policy.Policy()
-        self.interfaces = {}     # ifname -> ifindex
-
-    def endpoints(self):
-        return sorted((a, g, i) for a, (g, _, i) in self.entries.items())
-
-    def learned(self):
-        return {a: g for a, (g, f, _) in self.entries.items() if f & LEARNED}
-
-    def learn(self, groups):
-        held = []
-        for address, group in sorted(groups.items()):
-            known = self.entries.get(address)
-            if known is not None and not known[1] & LEARNED:
-                held.append(address)
-            else:
-                self.entries[address] = (group, LEARNED, 0)
-        return held
-
-    def forget(self, addresses):
-        gone = [a for a in addresses
-                if a in self.entries and self.entries[a][1] & LEARNED]
-        for address in gone:
-            del self.entries[address]
-        return gone
-
-    def tag(self, address, group):
-        self.entries[address] = (group, 0, 0)
-
-    def untag(self, address):
-        return self.entries.pop(address, None) is not None
-
-    def attach(self, ifname, address, group, netns=None, sandbox_side=None):
-        index = self.interfaces.setdefault(ifname, len(self.interfaces) + 1)
-        self.entries[address] = (group, 0, index)
-        return index
-
-    def detach(self, ifname, netns=None):
-        index = self.interfaces.pop(ifname, None)
-        gone = [a for a, (_, _, i) in self.entries.items() if i == index]
-        for address in gone:
-            del self.entries[address]
-        return gone
-
-    def replace_policy(self, new):
-        upserts, removals = new.diff(self.policy_in_force)
-        self.policy_in_force = new
-        return upserts, removals
+from tests.unit import fake_dataplane
 
 
 def ep(address, group, host):
@@ -148,7 +92,7 @@ class LocalRegistryTest(testtools.TestCase):
 class SyncTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
-        self.dp = FakeDataplane()
+        self.dp = fake_dataplane.FakeDataplane()
         self.sync = sync.EndpointSync(self.dp, 'a', threading.Lock())
 
     def test_remote_endpoints_are_learned_and_own_ones_skipped(self):
@@ -186,15 +130,15 @@ class SyncTest(testtools.TestCase):
 class AgentTest(testtools.TestCase):
     def setUp(self):
         super().setUp()
-        self.dp = FakeDataplane()
+        self.dp = fake_dataplane.FakeDataplane()
         self.reg = local.LocalRegistry('a')
         self.agent = agent_module.Agent(self.dp, self.reg)
 
-    def test_start_announces_what_is_attached_already(self):
-        self.dp.attach('veth1', '10.1.1.1', 100)
+    def test_start_announces_only_what_the_driver_gave(self):
+        self.dp.attach('veth1', '10.1.1.1', 100)   # by hand, not the driver
         self.dp.tag('192.0.2.1', 7)
         self.agent.start()
-        self.assertEqual({ep('10.1.1.1', 100, 'a')}, self.reg.endpoints())
+        self.assertEqual(frozenset(), self.reg.endpoints())
 
     def test_join_and_leave(self):
         self.agent.start()
@@ -209,6 +153,32 @@ class AgentTest(testtools.TestCase):
         self.assertEqual(frozenset(), self.reg.endpoints())
         self.assertEqual([], self.dp.endpoints())
 
+    def test_leave_forgets_an_attached_endpoint_without_its_interface(self):
+        self.agent.join('veth1', '10.1.1.1', 100)
+        self.agent.leave('10.1.1.1')
+        self.assertEqual(({}, frozenset()), (self.dp.tags(),
+                                             self.reg.endpoints()))
+
+    def test_tag_announces_ahead_of_the_interface(self):
+        self.agent.tag('10.1.1.1', 100)
+        self.assertEqual(({'10.1.1.1': 100}, {ep('10.1.1.1', 100, 'a')}),
+                         (self.dp.tags(), self.reg.endpoints()))
+        # found attached after a restart: the entry is kept as it is
+        index = self.agent.join('mv1', '10.1.1.1', 100, sandbox_side=True)
+        self.agent.tag('10.1.1.1', 100)
+        self.assertEqual([('10.1.1.1', 100, index)], self.dp.endpoints())
+
+    def test_each_endpoint_is_announced_once(self):
+        published = []
+        self.reg.publish = published.append
+        self.agent.tag('10.1.1.1', 100)
+        self.agent.join('mv1', '10.1.1.1', 100, sandbox_side=True)
+        self.agent.join('mv1', '10.1.1.1', 100, sandbox_side=True)
+        self.assertEqual([ep('10.1.1.1', 100, 'a')], published)
+        self.agent.leave('10.1.1.1')
+        self.agent.join('mv1', '10.1.1.1', 100, sandbox_side=True)
+        self.assertEqual(2, len(published))
+
     def test_cluster_policy_is_applied_and_none_keeps_it(self):
         self.agent.start()
         seed = policy.parse_text('100>0 0>100')
@@ -217,6 +187,14 @@ class AgentTest(testtools.TestCase):
         self.reg.set_cluster_policy(None)
         self.assertEqual(seed, self.dp.policy_in_force)
         self.assertIsNone(self.agent.cluster_policy)
+
+    def test_cluster_policy_delivered_again_puts_the_host_right(self):
+        self.agent.start()
+        seed = policy.parse_text('100>0 0>100')
+        self.reg.set_cluster_policy(seed)
+        self.dp.policy_in_force = policy.parse_text('100>0 200>200')
+        self.reg.set_cluster_policy(seed)     # as after a reconnection
+        self.assertEqual(seed, self.dp.policy_in_force)
 
 
 class LayoutTest(testtools.TestCase):
