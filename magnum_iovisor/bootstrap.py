@@ -298,9 +298,18 @@ def policy_from_deployment(document):
                                        % (POLICY_INPUT, exc))
 
 
-def boot(params, dataplane, docker):
-    """What the boot-time unit does: policy first, then the network."""
-    apply_policy(dataplane, read_policy(params.policy_file))
+def boot(params, dataplane, docker, cluster_policy=False):
+    """What the boot-time unit does: policy first, then the network.
+
+    With ``cluster_policy`` in force the Heat policy is only validated: the
+    cluster's is authoritative.
+    """
+    new = read_policy(params.policy_file)
+    if cluster_policy:
+        LOG.info('a cluster policy is in force; %s is not applied',
+                 params.policy_file)
+    else:
+        apply_policy(dataplane, new)
     if params.docker_network:
         ensure_network(docker, params)
     else:

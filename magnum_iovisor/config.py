@@ -3,9 +3,13 @@
 ``list_opts`` feeds oslo-config-generator (``tox -e genconfig``).
 """
 
+import os
+
 from oslo_config import cfg
 
 DEFAULT_CONFIG_FILE = '/etc/magnum-iovisor/magnum-iovisor.conf'
+# drop-ins, e.g. the one iovisor-bootstrap writes from the Heat parameters
+DEFAULT_CONFIG_DIR = DEFAULT_CONFIG_FILE + '.d'
 
 dataplane_opts = [
     cfg.StrOpt('pin_dir', default='/sys/fs/bpf/magnum-iovisor',
@@ -117,6 +121,22 @@ def register_opts(conf):
 
 def register_docker_opts(conf):
     conf.register_opts(docker_opts, group='docker')
+
+
+def parse(conf, argv=(), config_file=None):
+    """Parse ``argv`` into ``conf``, reading the config file and drop-ins.
+
+    ``config_file`` replaces the default file and directory, as an oslo
+    ``--config-file`` on the command line does.
+    """
+    if config_file:
+        argv = ['--config-file', config_file, *argv]
+    conf(list(argv), project='magnum-iovisor',
+         default_config_files=[DEFAULT_CONFIG_FILE]
+         if os.path.exists(DEFAULT_CONFIG_FILE) else [],
+         default_config_dirs=[DEFAULT_CONFIG_DIR]
+         if os.path.isdir(DEFAULT_CONFIG_DIR) else [])
+    return conf
 
 
 def list_opts():

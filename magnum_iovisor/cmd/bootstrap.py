@@ -21,6 +21,7 @@ from magnum_iovisor import config
 from magnum_iovisor import dataplane as dataplane_module
 from magnum_iovisor.dataplane import bpffs
 from magnum_iovisor import policy as policy_model
+from magnum_iovisor import registry
 
 LOG = logging.getLogger(__name__)
 FAILURES = (bootstrap.BootstrapError, policy_model.PolicyError, OSError,
@@ -57,11 +58,7 @@ def load_config(args):
     logging.register_options(conf)
     # stdout belongs to the heat-config answer; the journal takes stderr.
     conf.set_default('use_stderr', True)
-    path = args.config_file
-    if path is None and os.path.exists(config.DEFAULT_CONFIG_FILE):
-        path = config.DEFAULT_CONFIG_FILE
-    conf(['--config-file', path] if path else [], project='magnum-iovisor',
-         default_config_files=[])
+    config.parse(conf, config_file=args.config_file)
     if args.pin_dir:
         conf.set_override('pin_dir', args.pin_dir, 'dataplane')
     if args.heat_params:
@@ -87,6 +84,28 @@ class Node:
     def docker(self):
         return bootstrap.DockerCli(self.conf.bootstrap.docker)
 
+    def cluster_policy_in_force(self):
+        """Whether the bay's ZooKeeper holds a cluster policy (it wins).
+
+        Unreachable counts as no: the Heat policy is applied, and the daemon
+        re-applies the cluster's when it reconnects.
+        """
+        conf = self.conf.registry
+        if conf.backend != 'zookeeper':
+            return False
+        cluster = registry.open_registry(conf)
+        try:
+            cluster.wait_connected(conf.connect_timeout)
+            return cluster.cluster_policy() is not None
+        except registry.Unavailable as exc:
+            LOG.warning('%s: applying the Heat policy; the daemon applies '
+                        'any cluster policy once it reaches ZooKeeper', exc)
+            return False
+        except policy_model.PolicyError:
+            return True   # a bad cluster document still means "cluster"
+        finally:
+            cluster.close()
+
     def close(self):
         if self._dataplane is not None:
             self._dataplane.close()
@@ -110,6 +129,11 @@ def deploy(conf, node, source, stdin):
         raise bootstrap.BootstrapError('heat-config %s: not JSON: %s'
                                        % (source, exc))
     new = bootstrap.policy_from_deployment(document)
+    if node.cluster_policy_in_force():
+        raise bootstrap.BootstrapError(
+            "a cluster policy is in force and overrides the stack's; change "
+            "it with 'iovisor-policy cluster load', or remove it with "
+            "'iovisor-policy cluster clear' first")
     if os.path.exists(conf.bootstrap.heat_params):
         policy_file = params(conf).policy_file
     else:
@@ -150,7 +174,8 @@ def run(argv, node_factory=Node, stdin=None, stdout=None):
                 bootstrap.write_registry_config(node_params,
                                                 conf.bootstrap.config_drop_in)
             else:
-                bootstrap.boot(node_params, node.dataplane, node.docker)
+                bootstrap.boot(node_params, node.dataplane, node.docker,
+                               node.cluster_policy_in_force())
         except policy_model.PolicyError as exc:
             error = ('bad policy, nothing changed (the previous policy, or '
                      'default deny, stays): %s' % exc)

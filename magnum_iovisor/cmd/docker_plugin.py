@@ -1,6 +1,5 @@
 """``iovisor-docker-plugin``: the libnetwork driver and cluster agent."""
 
-import os
 import sys
 
 from oslo_config import cfg
@@ -23,9 +22,7 @@ def load_config(argv):
     config.register_opts(conf)
     config.register_docker_opts(conf)
     logging.register_options(conf)
-    defaults = [config.DEFAULT_CONFIG_FILE] \
-        if os.path.exists(config.DEFAULT_CONFIG_FILE) else []
-    conf(argv, project='magnum-iovisor', default_config_files=defaults)
+    config.parse(conf, argv)
     return conf
 
 

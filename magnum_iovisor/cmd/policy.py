@@ -1,6 +1,5 @@
 """``iovisor-policy``: look at and change the policy on this host."""
 
-import os
 import sys
 
 from cliff import app
@@ -38,11 +37,7 @@ class PolicyApp(app.App):
     def load_config(self):
         conf = cfg.ConfigOpts()
         config.register_opts(conf)
-        path = self.options.config_file
-        if path is None and os.path.exists(config.DEFAULT_CONFIG_FILE):
-            path = config.DEFAULT_CONFIG_FILE
-        conf(['--config-file', path] if path else [],
-             project='magnum-iovisor', default_config_files=[])
+        config.parse(conf, config_file=self.options.config_file)
         if self.options.pin_dir:
             conf.set_override('pin_dir', self.options.pin_dir, 'dataplane')
         return conf

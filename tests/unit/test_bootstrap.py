@@ -54,6 +54,10 @@ class Node:
     def __init__(self, dataplane, docker):
         self.dataplane = dataplane
         self.docker = docker
+        self.cluster_policy = False
+
+    def cluster_policy_in_force(self):
+        return self.cluster_policy
 
     def factory(self, conf):
         self.conf = conf
@@ -381,6 +385,29 @@ class CommandTest(BootstrapTest):
         self.assertEqual((0, ''), self.run_cmd())
         self.assertEqual(policy_model.parse(SEED), self.dataplane.current)
         self.assertEqual('iovisor', self.docker.created[0][0])
+
+    def test_a_cluster_policy_wins_at_boot(self):
+        self.dataplane.current = policy_model.parse('1>2')
+        self.node.cluster_policy = True
+        self.assertEqual((0, ''), self.run_cmd())
+        self.assertEqual(policy_model.parse('1>2'), self.dataplane.current)
+        self.assertEqual('iovisor', self.docker.created[0][0])
+
+    def test_a_cluster_policy_refuses_a_deployment(self):
+        self.dataplane.current = policy_model.parse('1>2')
+        self.node.cluster_policy = True
+        status, out = self.run_cmd('--heat-config', stdin=json.dumps({
+            'inputs': [{'name': 'iovisor_policy', 'value': '7>8'}]}))
+        self.assertEqual(1, status)
+        self.assertIn('a cluster policy is in force',
+                      json.loads(out)['deploy_stderr'])
+        self.assertEqual(policy_model.parse('1>2'), self.dataplane.current)
+
+    def test_no_cluster_without_zookeeper(self):
+        conf = cmd.load_config(cmd.parse_args(
+            ['--config-file', self.write('local.conf',
+                                         '[registry]\nbackend = local\n')]))
+        self.assertFalse(cmd.Node(conf).cluster_policy_in_force())
 
     def test_bad_policy_fails_with_a_clear_message(self):
         self.dataplane.current = policy_model.parse('1>2')
