@@ -75,6 +75,11 @@ outside db drop"
 
 address_of() { awk -v n="$1" '$1 == n { print $2 }' <<< "$ENDPOINTS"; }
 
+docker_network_made() {
+    [ "$(docker network inspect -f '{{.Driver}} {{range .IPAM.Config}}{{.Subnet}}{{end}}' iovisor)" = \
+      "iovisor 10.1.1.0/24" ]
+}
+
 ipvlan_enforced() {
     local name address group result ok=0
     ip link add ivt-parent type veth peer name ivt-peer || return 1
@@ -119,7 +124,9 @@ check "iovisor-configure.service succeeded" systemctl is-active iovisor-configur
 check "registry passed into the daemon's config" grep -x \
     "hosts = 10.0.0.5:2181" \
     /etc/magnum-iovisor/magnum-iovisor.conf.d/heat-params.conf
+check "iovisor-docker-plugin.service active" systemctl is-active iovisor-docker-plugin.service
 check "iovisor-bootstrap.service succeeded" systemctl is-active iovisor-bootstrap.service
+check "Docker network made by the iovisor driver" docker_network_made
 check "classifiers compiled against this kernel's headers" compiled_here
 check "injected policy loaded" policy_loaded
 check "policy enforced between ipvlan namespaces" ipvlan_enforced
