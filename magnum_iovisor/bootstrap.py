@@ -221,8 +221,15 @@ class DockerCli:
                                                     done.stderr.strip()))
 
 
+PARENT_MODES = ('ipvlan', 'macvlan')
+
+
 def network_options(params):
-    return {'iovisor.mode': params.mode, 'iovisor.parent': params.parent}
+    """The driver's -o options; a parent only where the mode has one."""
+    options = {'iovisor.mode': params.mode}
+    if params.mode in PARENT_MODES:
+        options['iovisor.parent'] = params.parent
+    return options
 
 
 def _settings(network):
@@ -257,8 +264,9 @@ def ensure_network(docker, params):
         return 'present'
     docker.create_network(name, DRIVER, str(params.routed_subnet),
                           wanted[2])
-    LOG.info('created Docker network %s (%s, %s on %s)', name,
-             params.routed_subnet, params.mode, params.parent)
+    LOG.info('created Docker network %s (%s, %s)', name,
+             params.routed_subnet, ' '.join('%s=%s' % option
+                                            for option in wanted[2].items()))
     return 'created'
 
 

@@ -40,7 +40,8 @@ compiled_here() {
     dpkg-query -W "linux-headers-$release" &&
         [ "$build" = "/usr/src/linux-headers-$release" ] &&
         ls /sys/fs/bpf/magnum-iovisor/programs/*/from_endpoint &&
-        journalctl -b -o cat -u iovisor-bootstrap.service | grep compiling
+        journalctl -b -o cat -u iovisor-docker-plugin.service \
+            -u iovisor-bootstrap.service | grep compiling
 }
 
 policy_loaded() {

@@ -179,6 +179,12 @@ class HeatParamsTest(BootstrapTest):
 
 
 class BootTest(BootstrapTest):
+    def test_veth_network_has_no_parent(self):
+        docker = FakeDocker()
+        bootstrap.ensure_network(docker, self.params(
+            ROUTED_SUBNET='10.1.1.0/24', IOVISOR_MODE='veth'))
+        self.assertEqual({'iovisor.mode': 'veth'}, docker.created[0][3])
+
     def test_boot_loads_policy_and_creates_network(self):
         dataplane, docker = FakeDataplane(), FakeDocker()
         bootstrap.boot(self.params(IOVISOR_MODE='ipvlan'), dataplane, docker)
