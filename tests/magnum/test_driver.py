@@ -19,6 +19,7 @@ from oslo_config import fixture as config_fixture
 import testtools
 import yaml
 
+from magnum_iovisor import bootstrap
 from magnum_iovisor.magnum import driver as iovisor_driver
 from magnum_iovisor import policy
 
@@ -146,9 +147,14 @@ class TestDriver(DriverTestCase):
 
     def test_seed_policy_label_reaches_the_slaves(self):
         fields = self.create(iovisor_policy=SEED_POLICY)
-        written = written_out(fields['parameters']['iovisor_policy'])
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                            'iovisor-policy.json')
+        with open(path, 'w') as policy_file:
+            policy_file.write(
+                written_out(fields['parameters']['iovisor_policy']))
+        # what the slave's boot hook reads back
         self.assertEqual(policy.parse(SEED_POLICY),
-                         policy.parse(written, 'json'))
+                         bootstrap.read_policy(path))
 
     def test_full_parameter_set(self):
         fields = self.create(iovisor_policy=SEED_POLICY,
