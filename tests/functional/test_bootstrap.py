@@ -62,8 +62,9 @@ class BootstrapDataplaneTest(testtools.TestCase):
                                            '  - {src: 100, dst: 200}\n'))
         plane = self.open_dataplane()
         # Traffic counted on a rule that stays must survive the re-run.
-        plane.maps['policy'].set(layout.Pair(100, 0), layout.Rule(
-            action=layout.Action.ALLOW, packets=7, bytes=700))
+        policy_map = plane.maps['policy']
+        policy_map.set((100, 0), policy_map.row(
+            action=layout.Action.ALLOW, reserved=0, packets=7, bytes=700))
 
         self.assertEqual(0, self.bootstrap('100>0 0>100:deny 300>100'))
         self.assertEqual({(100, 0): ('allow', 7), (0, 100): ('deny', 0),
