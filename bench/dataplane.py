@@ -207,6 +207,7 @@ def main():
     parser.add_argument('--seconds', type=int, default=4)
     parser.add_argument('--repeat', type=int, default=200000)
     parser.add_argument('--skip-traffic', action='store_true')
+    parser.add_argument('--traffic-only', action='store_true')
     args = parser.parse_args()
 
     if not args.skip_traffic:
@@ -223,6 +224,8 @@ def main():
             print('  %-6s %10.2f %8.3f %10.1f %8.3f'
                   % (name, tcp, tcp / base_tcp, udp, udp / base_udp))
 
+    if args.traffic_only:
+        return
     costs = per_packet_cost((0, 1000, 100000, 1000000), args.repeat)
     print('per-packet cost through BPF_PROG_TEST_RUN (from_endpoint, '
           'two endpoint lookups + one rule)')
