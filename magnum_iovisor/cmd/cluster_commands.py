@@ -88,10 +88,8 @@ class ClusterExport(command.Command):
     """Print the cluster policy, in a form that ``cluster load`` takes."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('--format', choices=policy.FORMATS,
-                            default='text')
-        return parser
+        return policy_commands.add_output_format(
+            super().get_parser(prog_name))
 
     def take_action(self, args):
         cluster = open_cluster(self.app)

@@ -113,14 +113,16 @@ class Load(command.Command):
                               % (len(new), len(upserts), len(removals)))
 
 
+def add_output_format(parser):
+    parser.add_argument('--format', choices=policy.FORMATS, default='text')
+    return parser
+
+
 class Export(command.Command):
     """Print the policy in force, in a form that ``load`` takes back."""
 
     def get_parser(self, prog_name):
-        parser = super().get_parser(prog_name)
-        parser.add_argument('--format', choices=policy.FORMATS,
-                            default='text')
-        return parser
+        return add_output_format(super().get_parser(prog_name))
 
     def take_action(self, args):
         text = policy.dump(self.app.dataplane.policy(), args.format)
