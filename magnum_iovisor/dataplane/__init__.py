@@ -87,18 +87,20 @@ class Dataplane:
                       for pair, counter in self.maps['denied'].items())
 
     def set_rule(self, src, dst, action):
-        self.replace_policy(policy_model.Policy(
-            [r for r in self.policy().rules if r.pair != (src, dst)]
-            + [policy_model.Rule(src, dst, policy_model.Action(action))]))
+        """Write one rule; the pair's counters, if any, carry on."""
+        policy_model.check_group(src, 'source')
+        policy_model.check_group(dst, 'destination')
+        action = policy_model.check_action(action, 'action')
+        policy_map = self.maps['policy']
+        old = policy_map.get((src, dst))
+        policy_map.set((src, dst), policy_map.row(
+            action=_ACTIONS[action], reserved=0,
+            packets=old.packets if old else 0,
+            bytes=old.bytes if old else 0))
 
     def remove_rule(self, src, dst):
         """Return False when there was no such rule."""
-        current = self.policy()
-        if current.action(src, dst) is None:
-            return False
-        self.replace_policy(policy_model.Policy(
-            r for r in current.rules if r.pair != (src, dst)))
-        return True
+        return self.maps['policy'].delete((src, dst))
 
     def replace_policy(self, new):
         """Make the map hold exactly ``new``; all or nothing.
