@@ -55,14 +55,18 @@ class BootstrapError(Exception):
     """The node cannot be set up; the message says what to fix."""
 
 
+def _read(path, what):
+    try:
+        with open(path) as source:
+            return source.read()
+    except OSError as exc:
+        raise BootstrapError('cannot read %s %s: %s'
+                             % (what, path, exc.strerror))
+
+
 def read_heat_params(path):
     """``{KEY: value}`` from a heat-params file of ``KEY="value"`` lines."""
-    try:
-        with open(path) as params:
-            text = params.read()
-    except OSError as exc:
-        raise BootstrapError('cannot read Heat parameters %s: %s'
-                             % (path, exc.strerror))
+    text = _read(path, 'Heat parameters')
     try:
         tokens = shlex.split(text, comments=True)
     except ValueError as exc:
@@ -131,12 +135,7 @@ class NodeParams:
 
 def read_policy(path):
     """Parse the policy document at ``path``; errors name the file."""
-    try:
-        with open(path) as document:
-            text = document.read()
-    except OSError as exc:
-        raise BootstrapError('cannot read the policy %s: %s'
-                             % (path, exc.strerror))
+    text = _read(path, 'the policy')
     try:
         return policy_model.parse(text, filename=path)
     except policy_model.PolicyError as exc:
