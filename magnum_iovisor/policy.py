@@ -176,7 +176,7 @@ def check_ports(protocol, ports, where):
     return (low, high)
 
 
-_PORTS = re.compile(r'(\d+)(?:-(\d+))?\Z', re.ASCII)
+_PORTS = re.compile(r'(\d{1,10})(?:-(\d{1,10}))?\Z', re.ASCII)
 
 
 def parse_ports(text, where):
@@ -335,6 +335,9 @@ _TEXT_RULE = re.compile(
     r'(\w+)(<>|>)(\w+)(?::(\w+)(?:/(\d+)(?:-(\d+))?)?)?(?::(\w+))?\Z',
     re.ASCII)
 _SEPARATORS = re.compile(r'[\s;]+')
+# '65535<>65535:tcp/65535-65535:allow' has 34; longer is not a rule (and
+# int() refuses over 4300 digits with a ValueError of its own)
+_LONGEST_RULE = 64
 
 
 def _tokens(text):
@@ -356,6 +359,9 @@ def _text_group(token, where):
 
 def _text_rule(token, label):
     """(src, dst, both, protocol, ports, action) of one text token."""
+    if len(token) > _LONGEST_RULE:
+        raise PolicyError('%s: longer than any rule (%d characters)'
+                          % (label, len(token)))
     match = _TEXT_RULE.match(token)
     if match is None:
         raise PolicyError(
@@ -378,63 +384,61 @@ def _text_rule(token, label):
     return src, dst, both == '<>', protocol, ports, action
 
 
-def _fast_rule(token):
-    """``_text_rule`` for the common valid forms, or None.
+def _suffix(tail):
+    """(protocol, ports, action) of what follows a rule's first ``:``.
 
-    String methods only: a regular expression per rule costs more than the
-    rest of the parse. Anything else (names, actions, errors) returns None
-    and ``_text_rule`` reads and checks it. Expects ASCII text
-    (``str.isdigit`` accepts other digits too).
+    None when it is not valid: ``_text_rule`` then names the error.
     """
-    head, _, tail = token.partition(':')
-    src, gt, dst = head.partition('>')
-    both = src[-1:] == '<'
-    if both:
-        src = src[:-1]
-    if not (gt and src.isdigit() and dst.isdigit()):
+    try:
+        _, _, _, protocol, ports, action = _text_rule(
+            '0>0:' + tail if tail else '0>0', None)
+    except PolicyError:
         return None
-    src, dst = int(src), int(dst)
-    if src > GROUP_MAX or dst > GROUP_MAX:
-        return None
-    if not tail:
-        return src, dst, both, None, None, Action.ALLOW
-    protocol, slash, ports = tail.partition('/')
-    if not slash:
-        if protocol in PROTOCOLS:
-            return src, dst, both, protocol, None, Action.ALLOW
-        return None
-    if protocol not in PORT_PROTOCOLS:
-        return None
-    low, dash, high = ports.partition('-')
-    if not low.isdigit() or (dash and not high.isdigit()):
-        return None
-    low = int(low)
-    high = int(high) if dash else low
-    if not PORT_MIN <= low <= high <= PORT_MAX:
-        return None
-    return src, dst, both, protocol, (low, high), Action.ALLOW
+    return protocol, ports, action
 
 
 def parse_text(text):
     tokens = _tokens(text)
-    fast = _fast_rule if text.isascii() else (lambda token: None)
+    if not ''.join(tokens).isascii():   # str.isdigit takes other digits
+        for number, token in enumerate(tokens):
+            _text_rule(token, _text_label(tokens, number))
     actions = {}
+    put = actions.setdefault
+    # Rules are read with string methods, their suffixes once per distinct
+    # suffix: a regular expression per rule costs more than the rest.
+    suffixes = {}
     for number, token in enumerate(tokens):
-        parsed = fast(token) or _text_rule(token,
-                                           _text_label(tokens, number))
-        src, dst, both, protocol, ports, action = parsed
+        if len(token) > _LONGEST_RULE:
+            _text_rule(token, _text_label(tokens, number))   # raises
+        head, _, tail = token.partition(':')
+        suffix = suffixes.get(tail)
+        if suffix is None:
+            suffix = suffixes[tail] = _suffix(tail)
+        src, gt, dst = head.partition('>')
+        both = src[-1:] == '<'
+        if both:
+            src = src[:-1]
+        src = int(src) if src.isdigit() else RESERVED.get(src)
+        dst = int(dst) if dst.isdigit() else RESERVED.get(dst)
+        if (suffix is None or not gt or src is None or dst is None
+                or src > GROUP_MAX or dst > GROUP_MAX):
+            _text_rule(token, _text_label(tokens, number))   # raises
+        protocol, ports, action = suffix
         key = (src, dst, protocol, ports)
-        if actions.setdefault(key, action) is not action:
+        if put(key, action) is not action:
             _text_conflict(tokens, number, key, action)
         if both:
             key = (dst, src, protocol, ports)
-            if actions.setdefault(key, action) is not action:
+            if put(key, action) is not action:
                 _text_conflict(tokens, number, key, action)
     return Policy._of(actions)
 
 
 def _text_label(tokens, number):
-    return 'rule %d (%r)' % (number + 1, tokens[number])
+    token = tokens[number]
+    if len(token) > _LONGEST_RULE:
+        token = token[:_LONGEST_RULE] + '...'
+    return 'rule %d (%r)' % (number + 1, token)
 
 
 def _text_conflict(tokens, number, key, action):

@@ -118,6 +118,10 @@ class SeedPolicyTest(testtools.TestCase):
         self.assertEqual('yaml', P.guess_format('', 'p.yml'))
         self.assertEqual('text', P.guess_format('1>2', 'p.txt'))
 
+    def test_comment_need_not_be_ascii(self):
+        self.assertEqual(P.parse('1>2:tcp/80'),
+                         P.parse('1>2:tcp/80  # caf\u00e9 \u0661'))
+
     def test_comments_and_explicit_actions(self):
         parsed = P.parse('# web\n100>0:allow  # out\n300>100:deny\n')
         self.assertEqual(P.Action.DENY, parsed.action(300, 100))
@@ -249,6 +253,13 @@ class ValidationTest(testtools.TestCase):
         self.assertRejected('1>2:tcp/-80', "rule 1 ('1>2:tcp/-80'): expected")
         self.assertRejected('1>2:tcp:80', "rule 1 ('1>2:tcp:80'): action")
         self.assertRejected('\u0661>2', "rule 1 ('\u0661>2'): expected")
+        long_rule = '1>2:tcp/' + '9' * 5000
+        self.assertRejected('1>2 ' + long_rule,
+                            "rule 2 (%r): longer than any rule (5008 "
+                            "characters)" % (long_rule[:64] + '...'))
+        self.assertRejected('{"rules": [{"src": 1, "dst": 2, "protocol": '
+                            '"tcp", "ports": "%s"}]}' % ('9' * 5000),
+                            "are not \"N\" or \"N-M\"")
         self.assertRejected('{"rules": [', 'not valid JSON')
         self.assertRejected('rules: [a', 'not valid YAML', 'yaml')
         self.assertRejected('1>2', 'unknown policy format', 'xml')
