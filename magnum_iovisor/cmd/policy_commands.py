@@ -1,6 +1,7 @@
 """The subcommands of ``iovisor-policy``."""
 
 import argparse
+import ipaddress
 import json
 import signal
 import sys
@@ -14,23 +15,60 @@ from magnum_iovisor import policy
 
 
 def group(text):
-    """argparse type: a group number, with the model's own error."""
+    """argparse type: a group number or reserved name, as its number."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            'group %r is not an integer' % text)
-    try:
-        return policy.check_group(value, 'group')
+        return policy.parse_group(text, 'group')
     except policy.PolicyError as exc:
         raise argparse.ArgumentTypeError(str(exc))
 
 
-def add_pair(parser):
-    parser.add_argument('src', type=group, help='source group (0..65535)')
-    parser.add_argument('dst', type=group,
-                        help='destination group (0..65535)')
+def protocol(text):
+    """argparse type: one of policy.PROTOCOLS."""
+    try:
+        return policy.check_protocol(text, 'protocol')
+    except policy.PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def ports(text):
+    """argparse type: N or N-M, range checked (the protocol comes later)."""
+    try:
+        low, high = policy.parse_ports(text, 'ports')
+        return policy.check_ports('tcp', (low, high), 'ports')
+    except policy.PolicyError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def add_rule(parser):
+    names = ', '.join('%s=%d' % item for item in policy.RESERVED.items())
+    parser.add_argument('src', type=group,
+                        help='source group (0..65535 or %s)' % names)
+    parser.add_argument('dst', type=group, help='destination group')
+    parser.add_argument('--protocol', type=protocol,
+                        help='one of %s (default: every protocol)'
+                             % ', '.join(policy.PROTOCOLS))
+    parser.add_argument('--ports', type=ports, metavar='N[-M]',
+                        help='destination port or range (tcp and udp only; '
+                             'default: every port)')
     return parser
+
+
+def rule_of(args, action=policy.Action.ALLOW):
+    """The policy.Rule the arguments name; PolicyError when ports misfit."""
+    policy.check_ports(args.protocol, args.ports, 'rule %s>%s' % (
+        policy.group_name(args.src), policy.group_name(args.dst)))
+    return policy.Rule(args.src, args.dst, action, args.protocol, args.ports)
+
+
+def _extension(rule):
+    """The protocol and ports keywords of the Dataplane facade, if any."""
+    if rule.protocol is None:
+        return {}
+    return {'protocol': rule.protocol, 'ports': rule.ports}
+
+
+def _any(value, text=str):
+    return 'any' if value is None else text(value)
 
 
 class Show(lister.Lister):
@@ -38,11 +76,15 @@ class Show(lister.Lister):
 
     def take_action(self, args):
         dp = self.app.dataplane
-        rows = [(r.src, r.dst, r.action.value, packets, nbytes)
+        rows = [(r.src, r.dst, _any(r.protocol),
+                 _any(r.ports, policy.format_ports),
+                 policy.Action(r.action).value,
+                 packets, nbytes)
                 for r, packets, nbytes in dp.rules()]
-        rows += [(src, dst, 'no rule', packets, nbytes)
+        rows += [(src, dst, 'any', 'any', 'no rule', packets, nbytes)
                  for src, dst, packets, nbytes in dp.denied()]
-        return ('Source', 'Destination', 'Action', 'Packets', 'Bytes'), rows
+        return ('Source', 'Destination', 'Protocol', 'Ports', 'Action',
+                'Packets', 'Bytes'), rows
 
 
 class _SetRule(command.Command):
@@ -50,32 +92,36 @@ class _SetRule(command.Command):
     changes_policy = True
 
     def get_parser(self, prog_name):
-        return add_pair(super().get_parser(prog_name))
+        return add_rule(super().get_parser(prog_name))
 
     def take_action(self, args):
-        self.app.dataplane.set_rule(args.src, args.dst, self.action)
+        rule = rule_of(args, self.action)
+        self.app.dataplane.set_rule(rule.src, rule.dst, rule.action,
+                                    **_extension(rule))
 
 
 class Allow(_SetRule):
-    """Allow traffic from group SRC to group DST."""
+    """Allow group SRC to open connections to group DST."""
     action = policy.Action.ALLOW
 
 
 class Deny(_SetRule):
-    """Deny traffic from group SRC to group DST, counting it as a rule."""
+    """Deny SRC -> DST; a deny wins over every allow it overlaps."""
     action = policy.Action.DENY
 
 
 class Remove(command.Command):
-    """Remove the rule for SRC -> DST (the pair is then denied by default)."""
+    """Remove the rule SRC -> DST with exactly this protocol and ports."""
     changes_policy = True
 
     def get_parser(self, prog_name):
-        return add_pair(super().get_parser(prog_name))
+        return add_rule(super().get_parser(prog_name))
 
     def take_action(self, args):
-        if not self.app.dataplane.remove_rule(args.src, args.dst):
-            raise LookupError('no rule for %d>%d' % (args.src, args.dst))
+        rule = rule_of(args)
+        if not self.app.dataplane.remove_rule(rule.src, rule.dst,
+                                              **_extension(rule)):
+            raise LookupError('no rule for %s' % policy.format_rule(rule))
 
 
 def add_policy_file(parser):
@@ -137,8 +183,42 @@ class Endpoints(lister.Lister):
                 self.app.dataplane.endpoints())
 
 
+def address(text):
+    """argparse type: one IPv4 or IPv6 address, in its canonical text."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            '%r is not an IPv4 or IPv6 address' % text)
+
+
+def address_or_prefix(text):
+    """argparse type: an address or a CIDR prefix without host bits.
+
+    A /32 (IPv4) or /128 (IPv6) prefix is the address itself.
+    """
+    if '/' not in text:
+        return address(text)
+    try:
+        network = ipaddress.ip_network(text)
+    except ValueError:
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                '%r is not an address or a CIDR prefix such as '
+                '192.0.2.0/24 or fd00::/64' % text)
+        raise argparse.ArgumentTypeError(
+            'CIDR %s has host bits set; the prefix is %s' % (text, loose))
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
 def refuse_attached(dataplane, address):
     """Attached endpoints belong to ``attach``/``detach`` (or the driver)."""
+    if '/' in address:
+        return
     known = dataplane.endpoint(address)
     if known is not None and known.ifindex:
         raise ValueError('%s is the endpoint attached on interface %d; '
@@ -146,11 +226,12 @@ def refuse_attached(dataplane, address):
 
 
 class Tag(command.Command):
-    """Put an address (e.g. a known external host) into a group."""
+    """Put an address or a CIDR prefix (longest prefix wins) into a group."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('address')
+        parser.add_argument('address', type=address_or_prefix,
+                            metavar='ADDRESS|CIDR')
         parser.add_argument('group', type=group)
         return parser
 
@@ -160,17 +241,18 @@ class Tag(command.Command):
 
 
 class Untag(command.Command):
-    """Forget an address; it becomes unclassified (group 0)."""
+    """Forget a tagged address or prefix."""
 
     def get_parser(self, prog_name):
         parser = super().get_parser(prog_name)
-        parser.add_argument('address')
+        parser.add_argument('address', type=address_or_prefix,
+                            metavar='ADDRESS|CIDR')
         return parser
 
     def take_action(self, args):
         refuse_attached(self.app.dataplane, args.address)
         if not self.app.dataplane.untag(args.address):
-            raise LookupError('address %s is not tagged' % args.address)
+            raise LookupError('%s is not tagged' % args.address)
 
 
 def add_netns(parser):
@@ -182,12 +264,18 @@ def add_netns(parser):
 
 
 class Attach(command.Command):
-    """Enforce the policy on the interface of endpoint ADDRESS in GROUP."""
+    """Enforce the policy on IFACE, the interface of endpoint ADDRESS.
+
+    A second address (e.g. the IPv6 one of a dual-stack container), given
+    here or by attaching again, is added to the same endpoint.
+    """
 
     def get_parser(self, prog_name):
         parser = add_netns(super().get_parser(prog_name))
         parser.add_argument('interface')
-        parser.add_argument('address')
+        parser.add_argument('addresses', type=address, nargs='+',
+                            metavar='ADDRESS',
+                            help='one or two addresses (IPv4, IPv6)')
         parser.add_argument('group', type=group)
         side = parser.add_mutually_exclusive_group()
         side.add_argument(
@@ -202,8 +290,23 @@ class Attach(command.Command):
         return parser
 
     def take_action(self, args):
-        self.app.dataplane.attach(args.interface, args.address, args.group,
-                                  args.netns, args.sandbox_side)
+        addresses = args.addresses
+        if len(addresses) > 2 or len(set(addresses)) != len(addresses):
+            raise ValueError('attach takes one address or two different '
+                             'ones, not %s' % ' '.join(addresses))
+        dp = self.app.dataplane
+        added = []
+        try:
+            for one in addresses:
+                known = dp.endpoint(one)
+                dp.attach(args.interface, one, args.group, args.netns,
+                          args.sandbox_side)
+                if known is None:
+                    added.append(one)
+        except Exception:
+            for one in added:    # all or nothing: the first stays out
+                dp.untag(one)
+            raise
 
 
 class Detach(command.Command):
