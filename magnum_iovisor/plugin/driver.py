@@ -71,6 +71,65 @@ def endpoint_group(options, network):
     return found[0][1] if found else network.group
 
 
+_FAMILIES = {4: (ipaddress.IPv4Network, ipaddress.IPv4Interface,
+                 'IPv4Data', 'Address'),
+             6: (ipaddress.IPv6Network, ipaddress.IPv6Interface,
+                 'IPv6Data', 'AddressIPv6')}
+
+
+def _pool(pools, family):
+    """(subnet, gateway) text of a network's pool of ``family``.
+
+    IPv4: exactly one pool. IPv6 (``--ipv6``): none or one.
+    """
+    network_type, interface_type, field, _ = _FAMILIES[family]
+    pools = pools or []
+    if family == 6 and not pools:
+        return None, None
+    if len(pools) != 1:
+        raise DriverError('a network needs exactly one IPv%d subnet '
+                          '(--subnet), got %d in %s'
+                          % (family, len(pools), field))
+    try:
+        subnet = network_type(pools[0]['Pool'])
+        gateway = interface_type(pools[0]['Gateway']).ip
+    except (KeyError, ValueError) as exc:
+        raise DriverError('bad IPv%d pool %s in %s: %s'
+                          % (family, pools[0], field, exc))
+    if gateway not in subnet:
+        raise DriverError('gateway %s is outside the subnet %s'
+                          % (gateway, subnet))
+    return str(subnet), str(gateway)
+
+
+def _endpoint_address(text, subnet, family, endpoint_id):
+    """The endpoint's address of ``family`` (an ip_interface), or None."""
+    _, interface_type, _, field = _FAMILIES[family]
+    if not text:
+        if subnet is not None:
+            raise DriverError('endpoint %s has no IPv%d address (Interface.'
+                              '%s) on a network with subnet %s'
+                              % (endpoint_id, family, field, subnet))
+        if family == 4:
+            raise DriverError('endpoint %s has no IPv4 address; create the '
+                              'network with --subnet' % endpoint_id)
+        return None
+    if subnet is None:
+        raise DriverError('endpoint address %s: the network has no IPv%d '
+                          'subnet (create it with --ipv6 and a subnet)'
+                          % (text, family))
+    try:
+        address = interface_type(text)
+    except ValueError as exc:
+        raise DriverError('endpoint address (Interface.%s): %s is not an '
+                          'IPv%d address with a prefix length (%s)'
+                          % (field, text, family, exc))
+    if address.ip not in ipaddress.ip_network(subnet):
+        raise DriverError('address %s is outside the network subnet %s'
+                          % (text, subnet))
+    return address
+
+
 class Driver:
     def __init__(self, agent, store, kinds=None, default_mode='veth',
                  default_parent=None, sandbox_timeout=60.0):
@@ -142,28 +201,20 @@ class Driver:
             parent = None
         group = parse_group(options[GROUP], 'network option ' + GROUP) \
             if GROUP in options else 0
-        pools = request.get('IPv4Data') or []
-        if len(pools) != 1:
-            raise DriverError('a network needs exactly one IPv4 subnet '
-                              '(--subnet), got %d' % len(pools))
-        if request.get('IPv6Data'):
-            raise DriverError('IPv6 is not supported: the classifiers drop '
-                              'it')
-        try:
-            subnet = ipaddress.IPv4Network(pools[0]['Pool'])
-            gateway = ipaddress.IPv4Interface(pools[0]['Gateway']).ip
-        except (KeyError, ValueError) as exc:
-            raise DriverError('bad IPv4 pool %s: %s' % (pools[0], exc))
+        subnet, gateway = _pool(request.get('IPv4Data'), 4)
+        subnet6, gateway6 = _pool(request.get('IPv6Data'), 6)
         network = state.Network(id=request['NetworkID'], mode=mode,
-                                subnet=str(subnet), gateway=str(gateway),
-                                group=group, parent=parent)
+                                subnet=subnet, gateway=gateway,
+                                group=group, parent=parent,
+                                subnet6=subnet6, gateway6=gateway6)
         with self.lock:
             if network.id in self.networks:
                 raise DriverError('network %s exists' % network.id)
             self.store.save_network(network)
             self.networks[network.id] = network
         LOG.info('network %s: %s, %s, group %d%s', network.id[:12], mode,
-                 subnet, group, ', parent %s' % parent if parent else '')
+                 ' and '.join(filter(None, (subnet, subnet6))), group,
+                 ', parent %s' % parent if parent else '')
         return {}
 
     def delete_network(self, request):
@@ -186,30 +237,27 @@ class Driver:
         options = request.get('Options') or {}
         _check_options(options, ENDPOINT_OPTIONS, 'driver option')
         group = endpoint_group(options, network)
-        address = (request.get('Interface') or {}).get('Address')
-        if not address:
-            raise DriverError('endpoint %s has no IPv4 address; create the '
-                              'network with --subnet' % request['EndpointID'])
-        try:
-            interface = ipaddress.IPv4Interface(address)
-        except ValueError as exc:
-            raise DriverError('endpoint address: %s' % exc)
-        if interface.ip not in ipaddress.IPv4Network(network.subnet):
-            raise DriverError('address %s is outside the network subnet %s'
-                              % (address, network.subnet))
+        interface = request.get('Interface') or {}
+        address = _endpoint_address(interface.get('Address'), network.subnet,
+                                    4, request['EndpointID'])
+        address6 = _endpoint_address(interface.get('AddressIPv6'),
+                                     network.subnet6, 6,
+                                     request['EndpointID'])
         host_ifname, sandbox_ifname = self.kinds[network.mode].names(
             request['EndpointID'])
         endpoint = state.Endpoint(
             id=request['EndpointID'], network_id=network.id,
-            address=str(interface.ip), prefixlen=interface.network.prefixlen,
+            address=str(address.ip), prefixlen=address.network.prefixlen,
             group=group, host_ifname=host_ifname,
-            sandbox_ifname=sandbox_ifname)
+            sandbox_ifname=sandbox_ifname,
+            address6=str(address6.ip) if address6 else None,
+            prefixlen6=address6.network.prefixlen if address6 else None)
         with self.lock:
             if endpoint.id in self.endpoints:
                 raise DriverError('endpoint %s exists' % endpoint.id)
             for stale in [e for e in self.endpoints.values()
                           if e.network_id == network.id
-                          and e.address == endpoint.address]:
+                          and set(e.addresses) & set(endpoint.addresses)]:
                 # Docker's IPAM handed the address out again, so Docker
                 # forgot that endpoint while this daemon was not listening.
                 LOG.warning('endpoint %s: forgotten by Docker; removing',
@@ -218,7 +266,7 @@ class Driver:
             self.store.save_endpoint(endpoint)
             self.endpoints[endpoint.id] = endpoint
         LOG.info('endpoint %s: %s group %d', endpoint.id[:12],
-                 endpoint.address, group)
+                 ' '.join(endpoint.addresses), group)
         return {}
 
     def delete_endpoint(self, request):
@@ -237,6 +285,7 @@ class Driver:
         endpoint = self._endpoint(request)
         return {'Value': {
             'group': endpoint.group, 'address': endpoint.address,
+            'address6': endpoint.address6,
             'mode': self.networks[endpoint.network_id].mode,
             'interface': endpoint.host_ifname,
             'attached': endpoint.id in self.attached}}
@@ -268,29 +317,41 @@ class Driver:
 
     def _plug(self, kind, network, endpoint):
         try:
-            kind.plug(network, endpoint)
+            kind.plug(network, endpoint, self._siblings(endpoint))
         except links.LinkError as exc:
             raise DriverError(str(exc))
         if kind.sandbox_side:
             # Tagged and announced now, so traffic to it is classified from
             # any interface of any host; its own filters follow once it is
             # in the sandbox.
-            self.agent.tag(endpoint.address, endpoint.group)
+            for address in endpoint.addresses:
+                self.agent.tag(address, endpoint.group)
             self._watch(endpoint)
         else:
-            self.agent.join(endpoint.host_ifname, endpoint.address,
-                            endpoint.group, sandbox_side=False)
+            self._join(endpoint.host_ifname, endpoint, sandbox_side=False)
             self.attached.add(endpoint.id)
+
+    def _join(self, ifname, endpoint, **where):
+        """Attach on ``ifname`` with every address of the endpoint."""
+        for address in endpoint.addresses:
+            self.agent.join(ifname, address, endpoint.group, **where)
+
+    def _siblings(self, endpoint):
+        """The other joined endpoints of its network on this host."""
+        return [other for other in self.endpoints.values()
+                if other.network_id == endpoint.network_id
+                and other.id != endpoint.id and other.sandbox_key]
 
     def _unplug(self, endpoint):
         self.attached.discard(endpoint.id)
         self.joined_at.pop(endpoint.id, None)
         self.watchers.pop(endpoint.id, None)
-        self._kind(endpoint).unplug(endpoint)
-        if not any(other.address == endpoint.address and other.sandbox_key
-                   for other in self.endpoints.values()
-                   if other.id != endpoint.id):
-            self.agent.leave(endpoint.address)
+        self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
+        for address in endpoint.addresses:
+            if not any(address in other.addresses and other.sandbox_key
+                       for other in self.endpoints.values()
+                       if other.id != endpoint.id):
+                self.agent.leave(address)
         if endpoint.sandbox_key:
             endpoint.sandbox_key = None
             if endpoint.id in self.endpoints:
@@ -336,9 +397,8 @@ class Driver:
                     if ifname is None or endpoint is None:
                         return
                     try:
-                        self.agent.join(
-                            ifname, endpoint.address, endpoint.group,
-                            netns=sandbox_key, sandbox_side=True)
+                        self._join(ifname, endpoint, netns=sandbox_key,
+                                   sandbox_side=True)
                     except tc.AttachError:
                         # renamed under us by Docker: look it up again
                         if sandbox.find_link(sandbox_key, alias) == ifname:
@@ -404,14 +464,14 @@ class Driver:
             alias = links.alias(endpoint.id)
             if (sandbox.find_link(endpoint.sandbox_key, alias)
                     or kind.plugged(endpoint)):
-                self.agent.tag(endpoint.address, endpoint.group)
+                for address in endpoint.addresses:
+                    self.agent.tag(address, endpoint.group)
                 self._watch(endpoint)
                 LOG.info('endpoint %s: restored', endpoint.id[:12])
                 return
         elif kind.plugged(endpoint):
-            kind.restore(network, endpoint)
-            self.agent.join(endpoint.host_ifname, endpoint.address,
-                            endpoint.group, sandbox_side=False)
+            kind.restore(network, endpoint, self._siblings(endpoint))
+            self._join(endpoint.host_ifname, endpoint, sandbox_side=False)
             self.attached.add(endpoint.id)
             LOG.info('endpoint %s: restored', endpoint.id[:12])
             return

@@ -9,6 +9,8 @@ attached after Docker moved it, as a move flushes tc.
 
 import errno
 import logging
+import os
+import socket
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -17,7 +19,9 @@ LOG = logging.getLogger(__name__)
 ALIAS_PREFIX = 'magnum-iovisor:'
 SCOPE_LINK = 253
 IPVLAN_MODE_L3 = 1
-SYSCTL = '/proc/sys/net/ipv4/%s/%s/%s'
+SYSCTL = '/proc/sys/net/ipv%d/%s/%s/%s'
+IFA_F_NODAD = 0x02
+NTF_PROXY = 0x08
 
 
 class LinkError(RuntimeError):
@@ -46,9 +50,42 @@ def _delete(ipr, ifname):
     return True
 
 
-def _sysctl(section, ifname, key, value):
-    with open(SYSCTL % (section, ifname, key), 'w') as knob:
+def _sysctl(section, ifname, key, value, family=4):
+    with open(SYSCTL % (family, section, ifname, key), 'w') as knob:
         knob.write(value)
+
+
+def _forward_ipv6(ifname):
+    """Let IPv6 packets arriving on ``ifname`` be routed, as IPv4's are.
+
+    IPv6 has no per-interface forwarding before Linux 6.17's
+    force_forwarding; without it the host must forward IPv6 globally,
+    which is the operator's choice (it stops router advertisements being
+    taken on every interface), not the driver's.
+    """
+    _sysctl('conf', ifname, 'accept_ra', '0', 6)
+    _sysctl('conf', ifname, 'forwarding', '1', 6)   # answers as a router
+    if os.path.exists(SYSCTL % (6, 'conf', ifname, 'force_forwarding')):
+        _sysctl('conf', ifname, 'force_forwarding', '1', 6)
+        return
+    with open(SYSCTL % (6, 'conf', 'all', 'forwarding')) as knob:
+        if knob.read().strip() != '1':
+            raise LinkError('IPv6 on a veth network needs a kernel with '
+                            'net.ipv6.conf.*.force_forwarding (6.17+) or '
+                            'net.ipv6.conf.all.forwarding=1')
+
+
+def _proxy_ndp(ipr, ifname, address, command='add'):
+    """Answer neighbour solicitations for ``address`` on ``ifname``."""
+    index = _index(ipr, ifname)
+    if index is None:
+        return
+    try:
+        ipr.neigh(command, dst=address, ifindex=index, flags=NTF_PROXY,
+                  family=socket.AF_INET6)
+    except NetlinkError as exc:
+        if exc.code not in (errno.EEXIST, errno.ENOENT):
+            raise
 
 
 class Veth:
@@ -57,6 +94,9 @@ class Veth:
     The host end holds the gateway address (/32) and a /32 route to the
     container, and answers ARP for the rest of the subnet (proxy ARP), so
     containers on one host reach each other through the host's routing.
+    IPv6 the same way: the gateway as a /128, a /128 route, and since
+    Linux has proxy NDP only for single addresses, each host end answers
+    neighbour solicitations for the other endpoints of its network here.
     """
 
     kind = 'veth'
@@ -66,7 +106,7 @@ class Veth:
     def names(self, endpoint_id):
         return 'iv' + endpoint_id[:11], 'ic' + endpoint_id[:11]
 
-    def plug(self, network, endpoint):
+    def plug(self, network, endpoint, siblings=()):
         host, sandbox = endpoint.host_ifname, endpoint.sandbox_ifname
         with IPRoute() as ipr:
             _delete(ipr, host)  # a Join cut short left it; start over
@@ -76,14 +116,38 @@ class Veth:
             except NetlinkError as exc:
                 raise LinkError('cannot create veth pair %s/%s: %s'
                                 % (host, sandbox, exc))
-            self._route(ipr, network, endpoint)
+            self._route(ipr, network, endpoint, siblings)
 
-    def restore(self, network, endpoint):
+    def restore(self, network, endpoint, siblings=()):
         """After a restart: make sure the host end still routes."""
         with IPRoute() as ipr:
-            self._route(ipr, network, endpoint)
+            self._route(ipr, network, endpoint, siblings)
 
-    def _route(self, ipr, network, endpoint):
+    def _route(self, ipr, network, endpoint, siblings):
+        self._route4(ipr, network, endpoint)
+        if endpoint.address6:
+            self._route6(ipr, network, endpoint, siblings)
+
+    def _route6(self, ipr, network, endpoint, siblings):
+        index = _index(ipr, endpoint.host_ifname)
+        _sysctl('conf', endpoint.host_ifname, 'disable_ipv6', '0', 6)
+        _forward_ipv6(endpoint.host_ifname)
+        _sysctl('conf', endpoint.host_ifname, 'proxy_ndp', '1', 6)
+        try:   # no DAD: every host end of the network holds the gateway
+            ipr.addr('add', index=index, address=network.gateway6,
+                     prefixlen=128, flags=IFA_F_NODAD,
+                     family=socket.AF_INET6)
+        except NetlinkError as exc:
+            if exc.code != errno.EEXIST:
+                raise
+        ipr.route('replace', dst=endpoint.address6, dst_len=128, oif=index,
+                  family=socket.AF_INET6)
+        for other in siblings:
+            if other.address6:
+                _proxy_ndp(ipr, endpoint.host_ifname, other.address6)
+                _proxy_ndp(ipr, other.host_ifname, endpoint.address6)
+
+    def _route4(self, ipr, network, endpoint):
         index = _index(ipr, endpoint.host_ifname)
         if index is None:
             raise LinkError('host interface %s is gone'
@@ -105,13 +169,24 @@ class Veth:
         with IPRoute() as ipr:
             return _index(ipr, endpoint.host_ifname) is not None
 
-    def unplug(self, endpoint):
+    def unplug(self, endpoint, siblings=()):
         with IPRoute() as ipr:
-            _delete(ipr, endpoint.host_ifname)
+            _delete(ipr, endpoint.host_ifname)   # and its proxy entries
             _delete(ipr, endpoint.sandbox_ifname)
+            if endpoint.address6:
+                for other in siblings:
+                    _proxy_ndp(ipr, other.host_ifname, endpoint.address6,
+                               'del')
 
     def join_info(self, network):
-        return {'Gateway': network.gateway}
+        return _gateways(network)
+
+
+def _gateways(network):
+    info = {'Gateway': network.gateway}
+    if network.gateway6:
+        info['GatewayIPv6'] = network.gateway6
+    return info
 
 
 class Macvlan:
@@ -129,8 +204,12 @@ class Macvlan:
         ipr.link('add', ifname=name, kind='macvlan', link=parent_index,
                  macvlan_mode='bridge')
 
-    def plug(self, network, endpoint):
-        """Create the interface, marked so it can be found in the sandbox."""
+    def plug(self, network, endpoint, siblings=()):
+        """Create the interface, marked so it can be found in the sandbox.
+
+        Docker gives it both addresses of a dual-stack endpoint; neighbour
+        discovery between siblings works as ARP does, on the parent.
+        """
         name = endpoint.sandbox_ifname
         with IPRoute() as ipr:
             _delete(ipr, name)
@@ -150,14 +229,14 @@ class Macvlan:
         with IPRoute() as ipr:
             return _index(ipr, endpoint.sandbox_ifname) is not None
 
-    def unplug(self, endpoint):
+    def unplug(self, endpoint, siblings=()):
         # Docker moves it back out of a sandbox that still exists on Leave;
         # a sandbox that is gone took the interface with it.
         with IPRoute() as ipr:
             _delete(ipr, endpoint.sandbox_ifname)
 
     def join_info(self, network):
-        return {'Gateway': network.gateway}
+        return _gateways(network)
 
 
 class Ipvlan(Macvlan):
@@ -177,8 +256,10 @@ class Ipvlan(Macvlan):
                  ipvlan_mode=IPVLAN_MODE_L3)
 
     def join_info(self, network):
-        return {'StaticRoutes': [{'Destination': '0.0.0.0/0',
-                                  'RouteType': 1}]}
+        routes = [{'Destination': '0.0.0.0/0', 'RouteType': 1}]
+        if network.subnet6:
+            routes.append({'Destination': '::/0', 'RouteType': 1})
+        return {'StaticRoutes': routes}
 
 
 KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}

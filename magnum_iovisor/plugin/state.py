@@ -21,6 +21,8 @@ class Network:
     gateway: str           # e.g. 10.77.0.1
     group: int = 0         # default group of its endpoints
     parent: str = None     # macvlan/ipvlan parent interface
+    subnet6: str = None    # e.g. fd00:77::/64 (docker network create --ipv6)
+    gateway6: str = None   # e.g. fd00:77::1
 
 
 @dataclasses.dataclass
@@ -33,6 +35,13 @@ class Endpoint:
     host_ifname: str       # veth: host end; macvlan/ipvlan: name at creation
     sandbox_ifname: str    # the interface handed to Docker for the sandbox
     sandbox_key: str = None  # set from Join until Leave
+    address6: str = None   # IPv6 of a dual-stack endpoint, no prefix length
+    prefixlen6: int = None
+
+    @property
+    def addresses(self):
+        """The endpoint's addresses, IPv4 first."""
+        return [self.address] + ([self.address6] if self.address6 else [])
 
 
 class StateError(RuntimeError):

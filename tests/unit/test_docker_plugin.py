@@ -13,6 +13,7 @@ import fixtures
 import testtools
 
 from magnum_iovisor.plugin import driver
+from magnum_iovisor.plugin import links
 from magnum_iovisor.plugin import routes
 from magnum_iovisor.plugin import schemas
 from magnum_iovisor.plugin import state
@@ -31,24 +32,26 @@ class FakeVeth:
 
     def __init__(self):
         self.plugged_links = set()
+        self.siblings = {}     # host ifname -> ids of siblings at plug
 
     def names(self, endpoint_id):
         return 'iv' + endpoint_id[:11], 'ic' + endpoint_id[:11]
 
-    def plug(self, network, endpoint):
+    def plug(self, network, endpoint, siblings=()):
         self.plugged_links.add(endpoint.host_ifname)
+        self.siblings[endpoint.host_ifname] = sorted(s.id for s in siblings)
 
     def plugged(self, endpoint):
         return endpoint.host_ifname in self.plugged_links
 
-    def restore(self, network, endpoint):
+    def restore(self, network, endpoint, siblings=()):
         pass
 
-    def unplug(self, endpoint):
+    def unplug(self, endpoint, siblings=()):
         self.plugged_links.discard(endpoint.host_ifname)
 
     def join_info(self, network):
-        return {'Gateway': network.gateway}
+        return links._gateways(network)
 
 
 class FakeMacvlan(FakeVeth):
@@ -218,6 +221,178 @@ class DriverTest(testtools.TestCase):
             error = self.assertRaises(driver.DriverError,
                                       self.driver.create_network, request)
             self.assertIn(message, str(error))
+
+
+NET6 = '6' * 64
+
+
+class RecordingAgent:
+    """A stand-in for registry.agent.Agent, in these tests only.
+
+    The registry does not carry IPv6 endpoints yet (branch registry-v2);
+    DriverTest runs the real agent for IPv4.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def join(self, ifname, address, group, netns=None, sandbox_side=None):
+        self.calls.append(('join', ifname, address, group))
+
+    def tag(self, address, group):
+        self.calls.append(('tag', address, group))
+
+    def leave(self, address, ifname=None, netns=None):
+        self.calls.append(('leave', address))
+
+
+def dual_stack_network(network_id=NET6, options=None, pools6=None):
+    request = create_network(options)
+    request['NetworkID'] = network_id
+    request['IPv6Data'] = [{'AddressSpace': 'LocalDefault',
+                            'Pool': 'fd00:77::/64',
+                            'Gateway': 'fd00:77::1/64'}] \
+        if pools6 is None else pools6
+    return request
+
+
+def dual_stack_endpoint(ident, address='10.77.0.50/24',
+                        address6='fd00:77::50/64', network_id=NET6):
+    request = create_endpoint(ident, address)
+    request['NetworkID'] = network_id
+    request['Interface']['AddressIPv6'] = address6
+    return request
+
+
+class DualStackTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.state_dir = self.useFixture(fixtures.TempDir()).path
+        self.agent = RecordingAgent()
+        self.veth = FakeVeth()
+        self.macvlan = FakeMacvlan()
+        self.driver = driver.Driver(
+            self.agent, state.Store(self.state_dir),
+            kinds={'veth': self.veth, 'macvlan': self.macvlan,
+                   'ipvlan': links.Ipvlan()})
+        self.driver.create_network(dual_stack_network(
+            options={'iovisor.group': '7'}))
+
+    def join(self, ident, network_id=NET6, **addresses):
+        self.driver.create_endpoint(dual_stack_endpoint(
+            ident, network_id=network_id, **addresses))
+        return self.driver.join({'NetworkID': network_id,
+                                 'EndpointID': ident,
+                                 'SandboxKey': '/run/netns/x'})
+
+    def refused(self, call, request, message):
+        error = self.assertRaises(driver.DriverError, call, request)
+        self.assertIn(message, str(error))
+        return error
+
+    def test_network_keeps_both_subnets_across_restarts(self):
+        network = state.Store(self.state_dir).networks()[NET6]
+        self.assertEqual(('10.77.0.0/24', '10.77.0.1', 'fd00:77::/64',
+                          'fd00:77::1'),
+                         (network.subnet, network.gateway, network.subnet6,
+                          network.gateway6))
+
+    def test_endpoint_is_attached_with_both_addresses(self):
+        answer = self.join('e1')
+        self.assertEqual({'InterfaceName': {'SrcName': 'ice1',
+                                            'DstPrefix': 'eth'},
+                          'Gateway': '10.77.0.1',
+                          'GatewayIPv6': 'fd00:77::1'}, answer)
+        self.assertEqual([('join', 'ive1', '10.77.0.50', 7),
+                          ('join', 'ive1', 'fd00:77::50', 7)],
+                         self.agent.calls)
+        saved = state.Store(self.state_dir).endpoints()['e1']
+        self.assertEqual(('fd00:77::50', 64),
+                         (saved.address6, saved.prefixlen6))
+        self.agent.calls = []
+        self.driver.leave({'NetworkID': NET6, 'EndpointID': 'e1'})
+        self.assertEqual([('leave', '10.77.0.50'), ('leave', 'fd00:77::50')],
+                         self.agent.calls)
+
+    def test_veth_siblings_are_introduced(self):
+        self.join('e1')
+        self.join('e2', address='10.77.0.51/24', address6='fd00:77::51/64')
+        self.assertEqual({'ive1': [], 'ive2': ['e1']}, self.veth.siblings)
+
+    def test_restart_reattaches_both(self):
+        self.join('e1')
+        restarted = driver.Driver(self.agent, state.Store(self.state_dir),
+                                  kinds={'veth': self.veth})
+        self.agent.calls = []
+        restarted.reconcile()
+        self.assertEqual([('join', 'ive1', '10.77.0.50', 7),
+                          ('join', 'ive1', 'fd00:77::50', 7)],
+                         self.agent.calls)
+
+    def test_sandbox_side_endpoints_are_tagged_with_both(self):
+        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+        self.driver.create_network(dual_stack_network(
+            'm' * 64, {'iovisor.mode': 'macvlan', 'iovisor.parent': 'lo'}))
+        self.assertEqual({'InterfaceName': {'SrcName': 'ime1',
+                                            'DstPrefix': 'eth'},
+                          'Gateway': '10.77.0.1',
+                          'GatewayIPv6': 'fd00:77::1'},
+                         self.join('e1', network_id='m' * 64))
+        self.assertEqual([('tag', '10.77.0.50', 0),
+                          ('tag', 'fd00:77::50', 0)], self.agent.calls)
+
+    def test_ipvlan_routes_both_families(self):
+        network = state.Network(id='i', mode='ipvlan', subnet='10.77.0.0/24',
+                                gateway='10.77.0.1', subnet6='fd00:77::/64',
+                                gateway6='fd00:77::1')
+        self.assertEqual({'StaticRoutes': [
+            {'Destination': '0.0.0.0/0', 'RouteType': 1},
+            {'Destination': '::/0', 'RouteType': 1}]},
+            links.Ipvlan().join_info(network))
+
+    def test_ipv4_only_network_refuses_an_ipv6_address(self):
+        self.driver.create_network(create_network())
+        self.refused(self.driver.create_endpoint,
+                     dual_stack_endpoint('e1', network_id=NET),
+                     'endpoint address fd00:77::50/64: the network has no '
+                     'IPv6 subnet')
+        self.assertEqual([], os.listdir(os.path.join(self.state_dir,
+                                                     'endpoints')))
+
+    def test_bad_addresses(self):
+        for request, message in (
+                (dual_stack_endpoint('e1', address='fd00:77::9/64'),
+                 'endpoint address (Interface.Address): fd00:77::9/64 is '
+                 'not an IPv4 address'),
+                (dual_stack_endpoint('e1', address6='10.77.0.9/24'),
+                 'endpoint address (Interface.AddressIPv6): 10.77.0.9/24 '
+                 'is not an IPv6 address'),
+                (dual_stack_endpoint('e1', address6='fd00:78::9/64'),
+                 'address fd00:78::9/64 is outside the network subnet '
+                 'fd00:77::/64'),
+                (dual_stack_endpoint('e1', address6=''),
+                 'endpoint e1 has no IPv6 address (Interface.AddressIPv6) '
+                 'on a network with subnet fd00:77::/64')):
+            self.refused(self.driver.create_endpoint, request, message)
+        self.assertEqual([], os.listdir(os.path.join(self.state_dir,
+                                                     'endpoints')))
+
+    def test_bad_pools(self):
+        for pools6, message in (
+                ([{'Pool': 'fd00:1::/64', 'Gateway': 'fd00:1::1/64'},
+                  {'Pool': 'fd00:2::/64', 'Gateway': 'fd00:2::1/64'}],
+                 'a network needs exactly one IPv6 subnet (--subnet), got 2'),
+                ([{'Pool': '10.9.0.0/24', 'Gateway': '10.9.0.1/24'}],
+                 'bad IPv6 pool'),
+                ([{'Pool': 'fd00:1::/64', 'Gateway': 'fd00:2::1/64'}],
+                 'gateway fd00:2::1 is outside the subnet fd00:1::/64')):
+            self.refused(self.driver.create_network,
+                         dual_stack_network('x' * 64, pools6=pools6),
+                         message)
+        request = dual_stack_network('y' * 64)
+        request['IPv4Data'] = request['IPv6Data']
+        self.refused(self.driver.create_network, request, 'bad IPv4 pool')
+        self.assertEqual([NET6], sorted(self.driver.networks))
 
 
 class SchemaTest(testtools.TestCase):
