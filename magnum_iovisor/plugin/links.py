@@ -124,15 +124,27 @@ class Veth:
             self._route(ipr, network, endpoint, siblings)
 
     def _route(self, ipr, network, endpoint, siblings):
+        if endpoint.address6:
+            self._prepare6(endpoint.host_ifname)
         self._route4(ipr, network, endpoint)
         if endpoint.address6:
             self._route6(ipr, network, endpoint, siblings)
 
+    def _prepare6(self, ifname):
+        """IPv6 settings of the host end, before its link is up.
+
+        No duplicate address detection: it would hold the host end's
+        link-local address (and so its neighbour answers) back for a second
+        after the container starts.
+        """
+        _sysctl('conf', ifname, 'disable_ipv6', '0', 6)
+        _sysctl('conf', ifname, 'accept_dad', '0', 6)
+        _forward_ipv6(ifname)
+        _sysctl('conf', ifname, 'proxy_ndp', '1', 6)
+        _sysctl('neigh', ifname, 'proxy_delay', '0', 6)
+
     def _route6(self, ipr, network, endpoint, siblings):
         index = _index(ipr, endpoint.host_ifname)
-        _sysctl('conf', endpoint.host_ifname, 'disable_ipv6', '0', 6)
-        _forward_ipv6(endpoint.host_ifname)
-        _sysctl('conf', endpoint.host_ifname, 'proxy_ndp', '1', 6)
         try:   # no DAD: every host end of the network holds the gateway
             ipr.addr('add', index=index, address=network.gateway6,
                      prefixlen=128, flags=IFA_F_NODAD,
