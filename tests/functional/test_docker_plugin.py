@@ -7,6 +7,7 @@ daemon on a unique socket, so the driver name is unique too.
 import concurrent.futures
 import json
 import os
+import random
 import subprocess
 import sys
 import uuid
@@ -198,6 +199,59 @@ class GroupSelectionTest(DockerPluginTestCase):
                 check=False)
             self.assertNotEqual(0, result.returncode, options)
             self.assertIn(message, result.stderr)
+
+
+class DualStackTest(DockerPluginTestCase):
+    """``docker network create --ipv6``: both families, the same rules."""
+
+    POLICY = '100>200'    # web may open connections to db, nothing else
+
+    def dual_stack_network(self):
+        net = 'mi-v6-' + uuid.uuid4().hex[:8]
+        subnet6 = 'fd00:%x:%x::/64' % (
+            random.getrandbits(16), random.getrandbits(16))
+        self.dockerd.docker('network', 'create', '-d', self.plugin.name,
+                            '--ipv6', '--subnet', str(seed.free_subnets()[0]),
+                            '--subnet', subnet6, '-o',
+                            'iovisor.mode=' + self.mode, net)
+        self.addCleanup(self.dockerd.docker, 'network', 'rm', net,
+                        check=False)
+        return net
+
+    def run_on(self, net, role, group):
+        name = '%s-%s' % (self.prefix, role)
+        self.addCleanup(self.dockerd.docker, 'rm', '-f', name, check=False)
+        self.dockerd.docker('run', '-d', '--name', name, '--network', net,
+                            '--expose', '%d/0' % group, self.image, 'sleep',
+                            '3600')
+        addresses = self.dockerd.docker(
+            'inspect', '-f', '{{with index .NetworkSettings.Networks "%s"}}'
+            '{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}' % net,
+            name).stdout.split()
+        self.assertEqual(2, len(addresses), addresses)
+        return name, addresses
+
+    def ping(self, source, address):
+        return self.dockerd.docker('exec', source, 'ping', '-c', '1', '-W',
+                                   str(seed.PING_WAIT), address,
+                                   check=False).returncode == 0
+
+    def test_ipv6_is_enforced_like_ipv4(self):
+        net = self.dual_stack_network()
+        self.open_dataplane().replace_policy(policy.parse_text(self.POLICY))
+        web, web_addresses = self.run_on(net, 'web', 100)
+        db, db_addresses = self.run_on(net, 'db', 200)
+        other, _ = self.run_on(net, 'other', 300)
+        tagged = self.groups_by_address()
+        self.assertEqual([100, 100, 200, 200],
+                         [tagged.get(a) for a in web_addresses + db_addresses])
+        for family in (0, 1):
+            self.assertTrue(self.ping(web, db_addresses[family]))
+            self.assertFalse(self.ping(db, web_addresses[family]))
+            self.assertFalse(self.ping(other, db_addresses[family]))
+        self.dockerd.docker('rm', '-f', web)
+        tagged = self.groups_by_address()
+        self.assertEqual([], [a for a in web_addresses if a in tagged])
 
 
 class ConcurrencyTest(DockerPluginTestCase):
