@@ -9,6 +9,8 @@ run, the best of ``--rounds`` each, alternating so they share the noise:
   v2 mixed   half the rules with a protocol and a port range
   v2 json    the mixed policy as JSON
   v2 yaml    the mixed policy as YAML
+  v2 diff    what loading the mixed policy writes into an empty map
+             (``Policy.diff``, the rest of the model's share of a load)
 
 Times are CPU seconds of this process (``time.process_time``): on a
 shared machine they vary less than the wall clock. Ratios are against
@@ -71,6 +73,7 @@ def main():
     v1 = load_baseline(args.baseline)
     plain, mixed = texts(args.rules)
     mixed_policy = policy.parse_text(mixed)
+    empty = policy.Policy()
     documents = {fmt: policy.dump(mixed_policy, fmt)
                  for fmt in ('json', 'yaml')}
     cases = [
@@ -78,6 +81,7 @@ def main():
         ('v2 text', lambda: policy.parse_text(plain)),
         ('v2 mixed', lambda: policy.parse_text(mixed)),
         ('v2 json', lambda: policy.parse_json(documents['json'])),
+        ('v2 diff', lambda: mixed_policy.diff(empty)[0]),
     ]
     yaml_case = ('v2 yaml', lambda: policy.parse_yaml(documents['yaml']))
     results = {name: [] for name, _ in cases}
@@ -85,7 +89,7 @@ def main():
         for name, function in cases:
             seconds, parsed = best(function, 1)
             if len(parsed) != args.rules:
-                raise SystemExit('%s read %d rules' % (name, len(parsed)))
+                raise SystemExit('%s gave %d rules' % (name, len(parsed)))
             results[name].append(seconds)
     results[yaml_case[0]] = [best(yaml_case[1], 1)[0]]
     base = min(results['v1 text'])

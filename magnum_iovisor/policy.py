@@ -34,6 +34,7 @@ This module does no I/O.
 import difflib
 import enum
 import json
+import operator
 import re
 import typing
 
@@ -217,6 +218,9 @@ def _order(key):
             ports or (0, 0))
 
 
+_PAIR = operator.itemgetter(0, 1)
+
+
 def _normal_key(key):
     return key if len(key) == 4 else (key[0], key[1], None, None)
 
@@ -322,10 +326,13 @@ class Policy:
         key and action stay are in neither, so their counters carry on.
         """
         old = current._actions
-        upserts = [Rule(k[0], k[1], a, k[2], k[3])
-                   for k, a in self._actions.items() if old.get(k) != a]
-        upserts.sort(key=lambda r: _order(r.key))
-        removals = sorted(old.keys() - self._actions.keys(), key=_order)
+        # sorted by pair only (a C-level key: this is on the load path),
+        # rules of one pair in the order the document gave them
+        upserts = sorted((Rule(k[0], k[1], a, k[2], k[3])
+                          for k, a in self._actions.items()
+                          if old.get(k) != a), key=_PAIR)
+        removals = sorted((k for k in old if k not in self._actions),
+                          key=_PAIR)
         return upserts, removals
 
 
