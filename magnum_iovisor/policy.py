@@ -126,6 +126,22 @@ def parse_group(text, where):
     return _reserved(text, where)
 
 
+def check_endpoint_group(group, where):
+    """A container's group: any but the reserved ones other than world.
+
+    ``host``, ``nodes`` and ``unknown`` stand for what is not a container;
+    a container in one of them would get the rules written for it. 0
+    stays, as in 2015, the group of a container nobody tagged.
+    """
+    group = check_group(group, where)
+    if group in RESERVED_NAMES and group != RESERVED['world']:
+        raise PolicyError('%s: group %d is reserved for %s; a container '
+                          'takes 1..%d (or 0)'
+                          % (where, group, RESERVED_NAMES[group],
+                             min(n for n in RESERVED.values() if n) - 1))
+    return group
+
+
 def group_name(group):
     """A group as exported: the name of a reserved group, else the number."""
     return RESERVED_NAMES.get(group, group)

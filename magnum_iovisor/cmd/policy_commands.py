@@ -290,6 +290,7 @@ class Attach(command.Command):
         return parser
 
     def take_action(self, args):
+        policy.check_endpoint_group(args.group, 'group')
         addresses = args.addresses
         if len(addresses) > 2 or len(set(addresses)) != len(addresses):
             raise ValueError('attach takes one address or two different '

@@ -37,8 +37,12 @@ def parse_group(value, where):
     if not (isinstance(value, str) and value.isdigit()):
         raise DriverError('%s: group %r is not a number 0..%d'
                           % (where, value, policy.GROUP_MAX))
+    return _endpoint_group(int(value), where)
+
+
+def _endpoint_group(group, where):
     try:
-        return policy.check_group(int(value), where)
+        return policy.check_endpoint_group(group, where)
     except policy.PolicyError as exc:
         raise DriverError(str(exc))
 
@@ -64,7 +68,8 @@ def endpoint_group(options, network):
                       parse_group(options[GROUP], 'driver option ' + GROUP)))
     for port in options.get(schemas.EXPOSED_PORTS) or []:
         if port['Proto'] == EXPOSE_PROTO_GROUP:
-            found.append(('--expose %d/0' % port['Port'], port['Port']))
+            where = '--expose %d/0' % port['Port']
+            found.append((where, _endpoint_group(port['Port'], where)))
     if len({group for _, group in found}) > 1:
         raise DriverError('conflicting groups for one container: %s'
                           % ', '.join(where for where, _ in found))

@@ -138,6 +138,11 @@ class DriverTest(testtools.TestCase):
     def test_bad_group_and_unknown_option(self):
         for options, message in (({'iovisor.group': '-1'}, 'not a number'),
                                  ({'iovisor.group': '65536'}, 'out of range'),
+                                 ({'iovisor.group': '65534'},
+                                  'group 65534 is reserved for nodes'),
+                                 ({EXPOSED: [{'Proto': 0, 'Port': 65535}]},
+                                  '--expose 65535/0: group 65535 is '
+                                  'reserved for host'),
                                  ({'iovisor.grp': '1'}, 'iovisor.grp')):
             error = self.assertRaises(driver.DriverError,
                                       self.driver.create_endpoint,

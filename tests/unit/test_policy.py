@@ -365,6 +365,19 @@ class ValidationTest(testtools.TestCase):
         self.assertEqual(1, len(P.parse('1>2:tcp/5 1>2:tcp/5-5')))
 
 
+class EndpointGroupTest(testtools.TestCase):
+    def test_reserved_groups_but_world_are_no_container_groups(self):
+        for group in (0, 1, 65532):
+            self.assertEqual(group, P.check_endpoint_group(group, 'x'))
+        for group, name in ((65533, 'unknown'), (65534, 'nodes'),
+                            (65535, 'host')):
+            error = self.assertRaises(P.PolicyError, P.check_endpoint_group,
+                                      group, 'endpoint')
+            self.assertEqual('endpoint: group %d is reserved for %s; a '
+                             'container takes 1..65532 (or 0)'
+                             % (group, name), str(error))
+
+
 class DecideTest(testtools.TestCase):
     """The precedence of CONTRACT-v2.md (README "Precedence")."""
 

@@ -170,6 +170,13 @@ class CommandsTest(testtools.TestCase):
                            'attach', 'veth1', '10.1.0.3', '10.1.0.4',
                            'fd00::1', '100')
 
+    def test_attach_refuses_reserved_groups(self):
+        self.assertRefused('group 65534 is reserved for nodes; a container '
+                           'takes 1..65532 (or 0)', 'attach', 'veth1',
+                           '10.1.0.3', 'nodes')
+        self.assertRefused('group 65535 is reserved for host', 'attach',
+                           'veth1', '10.1.0.3', '65535')
+
     def test_attach_undoes_the_first_address_when_the_second_fails(self):
         self.dp.fail = lambda name, args: 'fd00::3' in args[1:2]
         self.assertNotEqual(0, self.run_cli('attach', 'veth1', '10.1.0.3',
