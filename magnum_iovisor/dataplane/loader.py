@@ -32,7 +32,10 @@ def cflags(conf, src_dir):
     return ['-I%s' % src_dir,
             '-DPIN_DIR="%s"' % conf.pin_dir,
             '-DENDPOINTS_MAX=%d' % conf.endpoints_max,
+            '-DPREFIXES_MAX=%d' % conf.prefixes_max,
             '-DRULES_MAX=%d' % conf.rules_max,
+            '-DPOLICY_ENTRIES_MAX=%d' % conf.policy_entries_max,
+            '-DCONNTRACK_MAX=%d' % conf.conntrack_max,
             '-DDENIED_MAX=%d' % conf.denied_max,
             '-DEVENTS_BYTES=%d' % conf.events_bytes]
 
