@@ -92,14 +92,23 @@ def pair_entries(src, dst, rules):
 
 
 def entries(rules):
-    """{key: (action, rule)} for every rule, by pair."""
+    """{pair: [(key, (action, rule))]} for every rule."""
     by_pair = collections.defaultdict(list)
     for rule in rules:
         by_pair[rule[:2]].append(rule)
-    return {pair: pair_entries(pair[0], pair[1], group)
+    return {pair: (single(group[0]) if len(group) == 1
+                   else pair_entries(pair[0], pair[1], group))
             for pair, group in by_pair.items()}
 
 
 def single(rule):
-    """The entries of a pair that has only ``rule`` (the common case)."""
-    return pair_entries(rule[0], rule[1], [rule])
+    """pair_entries of a pair that has only ``rule`` (the common case)."""
+    src, dst, action, proto, low, high, index = rule
+    verdict = (action, index)
+    if not proto:
+        return [((PAIR_BITS, src, dst, 0, 0, 0), verdict)]
+    if not low:
+        return [((PROTO_BITS, src, dst, proto, 0, 0), verdict)]
+    htons = socket.htons
+    return [((PORT_BITS + 16 - bits, src, dst, proto, 0, htons(start)),
+             verdict) for start, bits in port_blocks(low, high)]
