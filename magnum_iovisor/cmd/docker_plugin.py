@@ -7,6 +7,7 @@ from oslo_log import log as logging
 
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
+from magnum_iovisor.dataplane import reserved
 from magnum_iovisor.plugin import driver
 from magnum_iovisor.plugin import listener
 from magnum_iovisor.plugin import routes
@@ -33,9 +34,13 @@ def main(argv=None):
     try:
         listener.clear_stale(docker.socket_path)
         plane = dataplane.Dataplane(conf.dataplane)
+        # the slave's own addresses are "host", not the world
+        reserved.sync(plane, conf.dataplane)
     except Exception as exc:
         LOG.error('cannot start: %s', exc)
         return 1
+    keeper = reserved.Keeper(plane, conf.dataplane)
+    keeper.start()
     with plane:
         try:
             # connects in the background: never waits for ZooKeeper
@@ -60,6 +65,7 @@ def main(argv=None):
             # a clean stop ends the session: other hosts forget this
             # host's endpoints at once instead of after session_timeout
             host.close()
+            keeper.stop()
     return 0
 
 

@@ -8,6 +8,7 @@ sizes are not part of it: they only matter when the maps are first created.
 """
 
 import contextlib
+import ctypes
 import fcntl
 import hashlib
 import logging
@@ -32,7 +33,10 @@ def cflags(conf, src_dir):
     return ['-I%s' % src_dir,
             '-DPIN_DIR="%s"' % conf.pin_dir,
             '-DENDPOINTS_MAX=%d' % conf.endpoints_max,
+            '-DPREFIXES_MAX=%d' % conf.prefixes_max,
             '-DRULES_MAX=%d' % conf.rules_max,
+            '-DPOLICY_ENTRIES_MAX=%d' % conf.policy_entries_max,
+            '-DCONNTRACK_MAX=%d' % conf.conntrack_max,
             '-DDENIED_MAX=%d' % conf.denied_max,
             '-DEVENTS_BYTES=%d' % conf.events_bytes]
 
@@ -70,6 +74,36 @@ def pin_lock(pin_dir):
         yield
 
 
+class OldLayout(libbpf.BpfError):
+    """Pins left by a version whose map layouts differ from this one's."""
+
+
+def check_layout(pin_dir):
+    """Refuse, naming the map, pins whose key or value sizes are not ours.
+
+    Nothing is migrated: an old map's entries cannot be read as new ones
+    (v1's policy held (src, dst) pairs, not compiled rules).
+    """
+    for name, (key, value) in layout.MAPS.items():
+        path = map_pin(pin_dir, name)
+        if not os.path.exists(path):
+            continue
+        fd = libbpf.obj_get(path)
+        try:
+            info = libbpf.map_info(fd)
+        finally:
+            os.close(fd)
+        found = (info.key_size, info.value_size)
+        wanted = (ctypes.sizeof(key), ctypes.sizeof(value))
+        if found != wanted:
+            raise OldLayout(
+                0, 'map %s pinned at %s has key/value sizes %s, this version '
+                   'expects %s: pins of another version. Stop every '
+                   'magnum-iovisor process, remove %s and start again (or '
+                   'use another [dataplane] pin_dir); nothing was changed'
+                   % (name, path, found, wanted, pin_dir))
+
+
 def _pinned(pin_dir, version):
     names = [map_pin(pin_dir, m) for m in (*layout.MAPS, layout.EVENTS_MAP)]
     names += [os.path.join(program_dir(pin_dir, version), p)
@@ -102,6 +136,7 @@ def ensure_loaded(conf):
     was already pinned.
     """
     bpffs.ensure_pin_dir(conf.pin_dir)
+    check_layout(conf.pin_dir)
     src_dir = source_dir(conf.bpf_dir)
     flags = cflags(conf, src_dir)
     version = digest(src_dir, conf.pin_dir)

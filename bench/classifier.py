@@ -1,0 +1,368 @@
+"""Classifier cost per packet and on real traffic, side by side.
+
+Run as root from a checkout (``.tox/functional/bin/python
+bench/classifier.py``). Configurations, measured in one run:
+
+  none      a program that passes everything (BPF_PROG_TEST_RUN) or no
+            filter attached (traffic)
+  v1-seed   the classifier of main at 5810df9 (stateless pairs), compiled
+            from ``git show``, on the seed's policy
+  v2-seed   this classifier on the seed's policy
+  v2-full   this classifier with 100,000 rules (a third of them port
+            ranges), 1,000,000 endpoints, 100,000 CIDR prefixes and a full
+            connection table (1,000,000 flows)
+
+Per packet: through BPF_PROG_TEST_RUN, one run per packet over many
+distinct flows (never one key replayed), new-flow and established-flow
+packets at 0 / 1,000 / 100,000 / 1,000,000 entries; the cost of the
+``none`` program (the test-run timer itself) is subtracted. In traffic:
+iperf3 TCP and 64-byte UDP between namespaces, throughput ratio against
+no filter, and the programs' own run_time_ns / run_cnt
+(kernel.bpf_stats_enabled) on both CPUs. And the time to load 100,000
+rules.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, '.')
+
+from oslo_config import cfg  # noqa: E402
+
+from magnum_iovisor import config  # noqa: E402
+from magnum_iovisor.dataplane import addresses  # noqa: E402
+from magnum_iovisor.dataplane import attach as tc  # noqa: E402
+from magnum_iovisor.dataplane import Dataplane  # noqa: E402
+from magnum_iovisor.dataplane import libbpf  # noqa: E402
+from magnum_iovisor import policy  # noqa: E402
+from tests.functional import packets as pk  # noqa: E402
+from tests.functional import topology  # noqa: E402
+
+SEED = '100>0 0>100 100>100 200>100 100>200'
+V1_COMMIT = '5810df9'
+V1_FILES = ('classifier.c', 'maps.h', 'parse.h', 'tables.h')
+PASS_ALL = 'int from_endpoint(struct __sk_buff *skb) { return 0; }\n' \
+           'int to_endpoint(struct __sk_buff *skb) { return 0; }\n'
+SIZES = (0, 1000, 100000, 1000000)
+FLOWS = 4000            # distinct flows measured per point
+
+
+def make_conf(pin_dir, **overrides):
+    conf = cfg.ConfigOpts()
+    config.register_opts(conf)
+    conf([], default_config_files=[])
+    conf.set_override('pin_dir', pin_dir, 'dataplane')
+    for name, value in overrides.items():
+        conf.set_override(name, value, 'dataplane')
+    return conf
+
+
+class PassAll:
+    """The 'none' configuration: a program that returns TC_ACT_OK."""
+
+    def __init__(self):
+        from bcc import BPF
+        self.bpf = BPF(text=PASS_ALL)
+        self.programs = {n: self.bpf.load_func(n.encode(), BPF.SCHED_CLS).fd
+                         for n in ('from_endpoint', 'to_endpoint')}
+
+    def close(self):
+        self.bpf.cleanup()
+
+
+class V1:
+    """main's classifier at 5810df9 with its own (old layout) maps."""
+
+    def __init__(self, pin_dir):
+        from bcc import BPF
+        self.src = tempfile.mkdtemp(prefix='v1-classifier-')
+        for name in V1_FILES:
+            with open(os.path.join(self.src, name), 'wb') as out:
+                out.write(subprocess.run(
+                    ['git', 'show', '%s:bpf/%s' % (V1_COMMIT, name)],
+                    check=True, capture_output=True).stdout)
+        os.makedirs(pin_dir, exist_ok=True)
+        self.pin_dir = pin_dir
+        self.bpf = BPF(src_file=os.path.join(self.src, 'classifier.c')
+                       .encode(), cflags=[
+            '-I%s' % self.src, '-DPIN_DIR="%s"' % pin_dir,
+            '-DENDPOINTS_MAX=1048576', '-DRULES_MAX=1048576',
+            '-DDENIED_MAX=65536', '-DEVENTS_BYTES=262144'])
+        self.programs = {n: self.bpf.load_func(n.encode(), BPF.SCHED_CLS).fd
+                         for n in ('from_endpoint', 'to_endpoint')}
+
+    def tag(self, address, group, ifindex=0):
+        fd = self.bpf[b'endpoints'].map_fd
+        libbpf.update(fd, socket.inet_aton(address),
+                      struct.pack('=HHI', group, 0, ifindex))
+
+    def load(self, text):
+        fd = self.bpf[b'policy'].map_fd
+        for rule in policy.parse(text).rules:
+            libbpf.update(fd, struct.pack('=HH', rule.src, rule.dst),
+                          struct.pack('=IIQQ', 1, 0, 0, 0))
+
+    def close(self):
+        self.bpf.cleanup()
+        shutil.rmtree(self.src, ignore_errors=True)
+        shutil.rmtree(self.pin_dir, ignore_errors=True)
+
+
+def v4(i, base=0x0A000000):
+    return socket.inet_ntoa(struct.pack('!I', base + i))
+
+
+def fill_v2(dp, endpoints, rules, prefixes, flows):
+    """Bulk entries unrelated to the measured ones."""
+    cpus = libbpf.possible_cpus()
+    del cpus
+    ep = [((addresses.packed(v4(i, 0xAC000000)),), (1000 + i % 60000, 0, 0))
+          for i in range(endpoints)]
+    for start in range(0, len(ep), 65536):
+        dp.maps['endpoints'].set_many(ep[start:start + 65536])
+    texts = []
+    for i in range(rules):
+        src, dst = 1000 + i // 60000, 1000 + i % 60000
+        if i % 3 == 0:
+            low = 1 + i % 60000
+            texts.append('%d>%d:tcp/%d-%d' % (src, dst, low, low + 99))
+        elif i % 3 == 1:
+            texts.append('%d>%d:udp/%d' % (src, dst, 1 + i % 60000))
+        else:
+            texts.append('%d>%d' % (src, dst))
+    dp.replace_policy(policy.parse(' '.join(texts + SEED.split())))
+    pf = [((96 + 24, addresses.packed(v4(i << 8, 0x64000000))),
+           (2000 + i % 60000, 0)) for i in range(prefixes)]
+    for start in range(0, len(pf), 65536):
+        dp.maps['prefixes'].set_many(pf[start:start + 65536])
+    now = time.monotonic_ns()
+    ct = [((addresses.packed(v4(i, 0xAC000000)),
+            addresses.packed(v4(i, 0xAD000000)), 1, 2, 17, b'\0' * 3),
+           (now + 3600 * 10 ** 9, 0, 0)) for i in range(flows)]
+    for start in range(0, len(ct), 65536):
+        dp.maps['conntrack'].set_many(ct[start:start + 65536])
+
+
+def measure(programs, frames, program='from_endpoint'):
+    """Median ns of one run over ``frames``, each run once."""
+    fd = programs[program]
+    times = [libbpf.test_run(fd, frame, 1)[1] for frame in frames]
+    return statistics.mean(times)
+
+
+def flow_frames(count, seed, family=4):
+    """Distinct UDP flows from web (10.1.0.3) to remote destinations.
+
+    Every flow has its own address pair and ports.
+    """
+    rng = random.Random(seed)
+    frames = []
+    for i in range(count):
+        dst = v4(rng.randrange(1 << 20), 0x0B000000)
+        frames.append(pk.packet('10.1.0.3', dst, pk.UDP,
+                                pk.udp(1024 + i % 60000, 53)))
+    return frames
+
+
+def per_packet(sizes, flows):
+    none = PassAll()
+    results = {}
+    try:
+        frames = flow_frames(flows, 1)
+        base = measure(none.programs, frames)
+        results['none'] = base
+        v1 = V1('/sys/fs/bpf/bench-v1-%s' % uuid.uuid4().hex[:8])
+        try:
+            v1.tag('10.1.0.3', 100, 1)
+            v1.load(SEED)
+            # every destination is "world" (0): 100>0 allows
+            results['v1-seed'] = measure(v1.programs, frames) - base
+        finally:
+            v1.close()
+        for size in sizes:
+            pin_dir = '/sys/fs/bpf/bench-%s' % uuid.uuid4().hex[:8]
+            conf = make_conf(pin_dir, conntrack_max=max(size, 1024) + flows,
+                             endpoints_max=size + 1024)
+            try:
+                with Dataplane(conf.dataplane) as dp:
+                    fill_v2(dp, size, min(size, 100000), min(size, 100000),
+                            size)
+                    dp.tag('10.1.0.3', 100, ifindex=1)
+                    if not size:
+                        dp.replace_policy(policy.parse(SEED))
+                    fresh = flow_frames(flows, size + 7)
+                    new = measure(dp.programs, fresh) - base
+                    established = measure(dp.programs, fresh) - base
+                    assert libbpf.test_run(dp.programs['from_endpoint'],
+                                           fresh[0])[0] == 0
+                    results[size] = (new, established)
+            finally:
+                shutil.rmtree(pin_dir, ignore_errors=True)
+    finally:
+        none.close()
+    return results
+
+
+# -- real traffic -------------------------------------------------------------
+
+def prog_stats(fd):
+    info = ctypes.create_string_buffer(256)
+    size = ctypes.c_uint32(256)
+    libbpf._lib.bpf_obj_get_info_by_fd(fd, info, ctypes.byref(size))
+    return struct.unpack_from('=QQ', info.raw, 192)   # run_time_ns, run_cnt
+
+
+def iperf(net, args, seconds):
+    server = net.spawn('db', 'iperf3', '-s', '-1', '-p', '5201')
+    time.sleep(0.3)
+    out = topology.nsexec(net.hosts['web'][0], 'iperf3', '-c',
+                          net.hosts['db'][1], '-p', '5201', '-J', '-t',
+                          str(seconds), *args, timeout=seconds + 30).stdout
+    server.wait(timeout=10)
+    return json.loads(out)['end']
+
+
+def traffic(rounds, seconds):
+    names = ('none', 'v1-seed', 'v2-seed', 'v2-full')
+    results = {name: {'tcp_gbps': [], 'udp_kpps': [], 'ns': []}
+               for name in names}
+    subprocess.run(['sysctl', '-qw', 'kernel.bpf_stats_enabled=1'],
+                   check=True)
+    try:
+        for _ in range(rounds):
+            for name in names:
+                one_round(name, results[name], seconds)
+    finally:
+        subprocess.run(['sysctl', '-qw', 'kernel.bpf_stats_enabled=0'])
+    return results
+
+
+def one_round(name, figures, seconds):
+    pin_dir = '/sys/fs/bpf/bench-%s' % uuid.uuid4().hex[:8]
+    net = topology.Topology()
+    holder = None
+    try:
+        for host, address in (('web', '10.1.0.3'), ('db', '10.1.0.4')):
+            net.add_endpoint(host, address)
+        if name == 'v1-seed':
+            holder = V1(pin_dir)
+            holder.load(SEED)
+            for host, group in (('web', 100), ('db', 200)):
+                index = tc.ifindex(net.host_ifaces[host], net.slave)
+                holder.tag(net.hosts[host][1], group, index)
+                tc.attach(net.host_ifaces[host], holder.programs,
+                          net.slave, sandbox_side=False)
+        elif name != 'none':
+            holder = Dataplane(make_conf(
+                pin_dir, conntrack_max=1100000).dataplane)
+            if name == 'v2-full':
+                fill_v2(holder, 1000000, 100000, 100000, 1000000)
+            holder.replace_policy(policy.parse(SEED))
+            for host, group in (('web', 100), ('db', 200)):
+                holder.attach(net.host_ifaces[host], net.hosts[host][1],
+                              group, netns=net.slave, sandbox_side=False)
+        before = ([prog_stats(fd) for fd in holder.programs.values()]
+                  if holder else [])
+        tcp = iperf(net, [], seconds)
+        figures['tcp_gbps'].append(
+            tcp['sum_received']['bits_per_second'] / 1e9)
+        udp = iperf(net, ['-u', '-b', '0', '-l', '18'], seconds)
+        packets = udp['sum']['packets'] * (
+            1 - udp['sum']['lost_percent'] / 100)
+        figures['udp_kpps'].append(packets / udp['sum']['seconds'] / 1000)
+        if holder:
+            after = [prog_stats(fd) for fd in holder.programs.values()]
+            ns = sum(a[0] - b[0] for a, b in zip(after, before))
+            count = sum(a[1] - b[1] for a, b in zip(after, before))
+            figures['ns'].append(ns / max(count, 1))
+    finally:
+        net.cleanup()
+        if holder:
+            holder.close()
+        shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+def policy_load(count):
+    pin_dir = '/sys/fs/bpf/bench-%s' % uuid.uuid4().hex[:8]
+    texts = []
+    for i in range(count):
+        src, dst = 1000 + i // 60000, 1000 + i % 60000
+        texts.append('%d>%d:tcp/%d-%d' % (src, dst, 1 + i % 1000,
+                                          1 + i % 1000 + 50)
+                     if i % 3 == 0 else '%d>%d' % (src, dst))
+    try:
+        with Dataplane(make_conf(pin_dir).dataplane) as dp:
+            start = time.perf_counter()
+            parsed = policy.parse(' '.join(texts))
+            parsed_at = time.perf_counter()
+            dp.replace_policy(parsed)
+            applied_at = time.perf_counter()
+            assert len(dp.policy()) == count
+            again = time.perf_counter()
+            dp.replace_policy(parsed)
+            unchanged_at = time.perf_counter()
+        return {'parse_s': parsed_at - start,
+                'apply_s': applied_at - parsed_at,
+                'reapply_unchanged_s': unchanged_at - again}
+    finally:
+        shutil.rmtree(pin_dir, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--seconds', type=int, default=4)
+    parser.add_argument('--flows', type=int, default=FLOWS)
+    parser.add_argument('--skip-traffic', action='store_true')
+    parser.add_argument('--skip-per-packet', action='store_true')
+    args = parser.parse_args()
+
+    if not args.skip_per_packet:
+        costs = per_packet(SIZES, args.flows)
+        print('per packet through BPF_PROG_TEST_RUN (from_endpoint, %d '
+              'distinct flows, one run each; the pass-all program\'s '
+              '%.0f ns subtracted)' % (args.flows, costs['none']))
+        v1 = costs['v1-seed']
+        print('  v1-seed (stateless, seed policy)      %6.0f ns' % v1)
+        for size in SIZES:
+            new, established = costs[size]
+            print('  v2 %9d entries: new flow %6.0f ns (%.2f of v1), '
+                  'established %6.0f ns (%.2f of v1)'
+                  % (size, new, new / v1, established, established / v1))
+        load = policy_load(100000)
+        print('100,000 rules (a third port ranges): parse %.3f s, apply '
+              '%.3f s, re-apply unchanged %.3f s'
+              % (load['parse_s'], load['apply_s'],
+                 load['reapply_unchanged_s']))
+    if args.skip_traffic:
+        return
+    results = traffic(args.rounds, args.seconds)
+    base_tcp = statistics.median(results['none']['tcp_gbps'])
+    base_udp = statistics.median(results['none']['udp_kpps'])
+    print('traffic, web -> db through two enforcement points (median of %d '
+          'rounds, %d s each)' % (args.rounds, args.seconds))
+    print('  %-8s %9s %6s %9s %6s %12s' % ('config', 'TCP Gb/s', 'ratio',
+                                           'UDP kpps', 'ratio',
+                                           'ns/run (stats)'))
+    for name, figures in results.items():
+        tcp = statistics.median(figures['tcp_gbps'])
+        udp = statistics.median(figures['udp_kpps'])
+        ns = statistics.median(figures['ns']) if figures['ns'] else 0
+        print('  %-8s %9.2f %6.3f %9.1f %6.3f %12.0f'
+              % (name, tcp, tcp / base_tcp, udp, udp / base_udp, ns))
+
+
+if __name__ == '__main__':
+    main()
