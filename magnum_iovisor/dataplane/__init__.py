@@ -255,9 +255,12 @@ class Dataplane:
     # -- endpoints and prefixes -----------------------------------------------
 
     def endpoints(self):
-        """[(address, group, ifindex)]; ifindex 0 for tagged addresses."""
-        return sorted((addresses.text(addr), value.group, value.ifindex)
-                      for (addr,), value in self.maps['endpoints'].items())
+        """[(address or prefix, group, ifindex)]; ifindex 0: not local."""
+        return sorted([(addresses.text(addr), value.group, value.ifindex)
+                       for (addr,), value
+                       in self.maps['endpoints'].items()]
+                      + [(prefix, group, 0)
+                         for prefix, group, _ in self.prefixes()])
 
     def prefixes(self):
         """[(prefix, group, flags)] of the CIDR groups."""
