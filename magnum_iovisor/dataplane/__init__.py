@@ -40,10 +40,10 @@ def address_key(address):
 
 
 def rule_key(rule):
-    """(src, dst, proto number or 0, low, high) of a policy.Rule."""
-    protocol = getattr(rule, 'protocol', None)
-    ports = getattr(rule, 'ports', None)
-    return _key(rule.src, rule.dst, protocol, ports, rule)
+    """(src, dst, proto number or 0, low, high) of a valid policy.Rule."""
+    src, dst, _, protocol, ports = rule
+    low, high = ports or (0, 0)
+    return (src, dst, PROTOCOLS[protocol] if protocol else 0, low, high)
 
 
 def _key(src, dst, protocol, ports, label):
@@ -179,9 +179,9 @@ class Dataplane:
         allows more than both. Returns (upserts, removals): the rules
         written and the keys (src, dst, proto, low, high) removed.
         """
-        wanted = {}
-        for rule in new.rules:
-            wanted[rule_key(rule)] = _ACTIONS[rule.action]
+        # the model validated every rule already
+        wanted = {rule_key(rule): _ACTIONS[rule.action]
+                  for rule in new.rules}
         installed = self._installed()
         upserts, removals = self._apply(installed, wanted)
         return upserts, removals
