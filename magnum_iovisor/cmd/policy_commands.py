@@ -11,6 +11,7 @@ from cliff import command
 from cliff import lister
 
 from magnum_iovisor.dataplane.layout import DropReason
+from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
 
 
@@ -213,6 +214,23 @@ def address_or_prefix(text):
     if network.prefixlen == network.max_prefixlen:
         return str(network.network_address)
     return str(network)
+
+
+def _origin(flags):
+    if flags & EndpointFlag.RESERVED:
+        return 'reserved'
+    if flags & EndpointFlag.LEARNED:
+        return 'learned'
+    return 'tag'
+
+
+class Prefixes(lister.Lister):
+    """CIDR groups (the longest prefix wins) and who wrote them."""
+
+    def take_action(self, args):
+        return (('Prefix', 'Group', 'Origin'),
+                [(prefix, group, _origin(flags))
+                 for prefix, group, flags in self.app.dataplane.prefixes()])
 
 
 def refuse_attached(dataplane, address):

@@ -126,16 +126,23 @@ class PolicyCommandsTest(base.DataplaneTestCase):
             self.cli('load', '-', '--format', fmt, stdin=document)
             self.assertEqual(text, self.export())
 
+    def listed(self, command):
+        return {(r.get('Address') or r['Prefix'], r['Group'])
+                for r in json.loads(self.cli(command, '-f', 'json').stdout)
+                if r.get('Origin', 'tag') == 'tag'}
+
     def test_tag_untag_ipv6_and_prefixes(self):
-        for given, shown in (('fd00::10', 'fd00::10'),
-                             ('192.0.2.0/24', '192.0.2.0/24'),
-                             ('fd00:1::/64', 'fd00:1::/64')):
+        for given, shown, command in (
+                ('fd00::10', 'fd00::10', 'endpoints'),
+                ('FD00:0::11/128', 'fd00::11', 'endpoints'),
+                ('192.0.2.0/24', '192.0.2.0/24', 'prefixes'),
+                ('fd00:1::/64', 'fd00:1::/64', 'prefixes')):
             self.cli('tag', given, '300')
-            rows = json.loads(self.cli('endpoints', '-f', 'json').stdout)
-            self.assertIn(shown, [r['Address'] for r in rows])
+            self.assertIn((shown, 300), self.listed(command))
             self.cli('untag', given)
-        self.assertEqual([], json.loads(
-            self.cli('endpoints', '-f', 'json').stdout))
+            self.assertEqual(set(), self.listed(command))
+        self.assertFails('192.0.2.0/24 is not tagged', 'untag',
+                         '192.0.2.0/24')
 
     def test_tag_untag_endpoints(self):
         self.cli('tag', '192.0.2.10', '300')

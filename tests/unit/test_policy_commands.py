@@ -186,6 +186,17 @@ class CommandsTest(testtools.TestCase):
              ('attach', ('veth1', 'fd00::3', 100, None, None), {}),
              ('untag', ('10.1.0.3',), {})], self.changes())
 
+    def test_prefixes_say_who_wrote_them(self):
+        self.dp.prefixes = lambda: [('10.0.0.0/8', 65533, 2),
+                                    ('192.0.2.0/24', 500, 0),
+                                    ('fd00:1::/64', 7, 1)]
+        self.assertEqual(0, self.run_cli('prefixes', '-f', 'csv'), self.err())
+        self.assertEqual('"Prefix","Group","Origin"\n'
+                         '"10.0.0.0/8",65533,"reserved"\n'
+                         '"192.0.2.0/24",500,"tag"\n'
+                         '"fd00:1::/64",7,"learned"\n',
+                         self.out.replace('\r\n', '\n'))
+
     def test_show_has_protocol_and_ports(self):
         rows = [(policy.Rule(9, 2047, 'allow', 'tcp', (8000, 8080)), 3, 180),
                 (policy.Rule(100, 0), 1, 98)]
