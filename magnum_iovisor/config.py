@@ -69,6 +69,26 @@ registry_opts = [
     cfg.StrOpt('host_name', sample_default='<the machine\'s host name>',
                help='Name this host publishes its endpoints under; unique '
                     'in the cluster. Default: the machine\'s host name.'),
+    cfg.StrOpt('credentials_file',
+               help='File holding the bay\'s ZooKeeper identity, one line '
+                    'USER:SECRET (digest authentication), readable by its '
+                    'owner only (refused when its group or others have any '
+                    'access). Every node the project creates then gives '
+                    'this identity all rights and nobody else anything, '
+                    'and a root created otherwise is refused. Unset: nodes '
+                    'are open to every ZooKeeper client (a warning says '
+                    'so).'),
+    cfg.BoolOpt('use_ssl', default=False,
+                help='Talk TLS to ZooKeeper (its secureClientPort; the '
+                     'server needs a Netty connection factory).'),
+    cfg.StrOpt('ssl_ca_file',
+               help='With use_ssl: CA bundle the servers\' certificates are '
+                    'checked against. Unset: the system\'s CAs.'),
+    cfg.StrOpt('ssl_cert_file',
+               help='With use_ssl: client certificate (PEM), for servers '
+                    'that require one.'),
+    cfg.StrOpt('ssl_key_file',
+               help='With use_ssl: the client certificate\'s key (PEM).'),
 ]
 
 

@@ -94,6 +94,7 @@ class ClusterExport(command.Command):
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
+            cluster.require_root()
             current = cluster.cluster_policy()
         finally:
             cluster.close()
@@ -109,6 +110,7 @@ class ClusterClear(command.Command):
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
+            cluster.require_root()
             cluster.set_cluster_policy(None)
         finally:
             cluster.close()
@@ -120,6 +122,7 @@ class ClusterEndpoints(lister.Lister):
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
+            cluster.require_root()
             found = cluster.endpoints()
         finally:
             cluster.close()

@@ -105,9 +105,17 @@ def open_registry(conf):
     host_name = conf.host_name or socket.gethostname()
     if conf.backend == 'zookeeper':
         # kazoo is only needed by hosts that use ZooKeeper
+        from magnum_iovisor.registry import credentials
         from magnum_iovisor.registry import zookeeper
+        secret = (credentials.read(conf.credentials_file)
+                  if conf.credentials_file else None)
+        tls = None
+        if conf.use_ssl:
+            tls = dict(ca=conf.ssl_ca_file, certfile=conf.ssl_cert_file,
+                       keyfile=conf.ssl_key_file)
         return zookeeper.ZooKeeperRegistry(
-            conf.hosts, conf.root, host_name, conf.session_timeout)
+            conf.hosts, conf.root, host_name, conf.session_timeout,
+            credentials=secret, tls=tls)
     if conf.backend == 'local':
         from magnum_iovisor.registry import local
         return local.LocalRegistry(host_name)

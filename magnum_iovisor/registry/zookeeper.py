@@ -59,16 +59,33 @@ def check_root(root):
 
 
 class ZooKeeperRegistry(registry.Registry):
-    def __init__(self, hosts, root, host_name, session_timeout):
+    def __init__(self, hosts, root, host_name, session_timeout,
+                 credentials=None, tls=None):
+        """A registry under ``root`` of the ZooKeeper at ``hosts``.
+
+        ``credentials``: a ``credentials.Credentials`` or None (open
+        nodes); ``tls``: None, or kazoo's ``ca``, ``certfile``, ``keyfile``.
+        """
         super().__init__(host_name)
         self.hosts = hosts
         self.root = check_root(root)
         self.endpoints_path = root + '/endpoints'
         self.policy_path = root + '/policy'
         self.session_timeout = session_timeout
+        self.credentials = credentials
+        secured = {}
+        if credentials is not None:
+            secured = dict(auth_data=credentials.auth_data,
+                           default_acl=credentials.acl)
+        else:
+            LOG.warning('[registry] credentials_file is not set: the nodes '
+                        'under %s are open to every ZooKeeper client', root)
+        if tls is not None:
+            secured.update(tls, use_ssl=True)
         self._client = KazooClient(
             hosts=hosts, timeout=session_timeout,
-            connection_retry=RETRY, command_retry=RETRY)
+            connection_retry=RETRY, command_retry=RETRY, **secured)
+        self._problem = None
         self._state = threading.Condition()
         self._desired = {}       # address -> Endpoint, this host's
         self._confirmed = {}     # address -> Endpoint in ZooKeeper, ours
@@ -101,12 +118,70 @@ class ZooKeeperRegistry(registry.Registry):
         LOG.info('ZooKeeper %s: %s', self.hosts, state)
 
     def wait_connected(self, timeout):
-        """For commands: wait up to ``timeout`` seconds for ZooKeeper."""
+        """For commands: wait up to ``timeout`` seconds for ZooKeeper.
+
+        Then the root is checked: when it exists it must be the bay's
+        (RegistryError otherwise). Returns whether it exists.
+        """
         self._connecting.wait(timeout)
         if not self._client.connected:
             raise registry.Unavailable(
                 'ZooKeeper at %s is not reachable (waited %.1f s)'
                 % (self.hosts, timeout))
+        return self.check_root(create=False)
+
+    def require_root(self):
+        """For commands that read: RegistryError when there is no root."""
+        if not self.check_root(create=False):
+            raise registry.RegistryError(
+                '%s does not exist in ZooKeeper at %s: no daemon has started '
+                'with this [registry] root yet; check root and hosts'
+                % (self.root, self.hosts))
+
+    def check_root(self, create):
+        """Whether the root exists (made, with ``create``), and is ours.
+
+        Ours: its ACL is exactly the bay's identity with all rights (with
+        credentials), and ZooKeeper lets us read it.
+        """
+        try:
+            acl, _ = self._client.get_acls(self.root)
+        except zk_errors.NoNodeError:
+            if not create:
+                return False
+            try:
+                self._client.ensure_path(self.root)
+            except zk_errors.NoAuthError:
+                raise registry.RegistryError(
+                    'ZooKeeper at %s refuses to create %s as %s: a parent '
+                    "node's ACL does not let this identity create children"
+                    % (self.hosts, self.root, self._who()))
+            acl, _ = self._client.get_acls(self.root)
+        except zk_errors.NoAuthError:
+            raise registry.RegistryError(
+                'ZooKeeper at %s refuses %s access to %s: %s'
+                % (self.hosts, self._who(), self.root,
+                   'the credentials are not the ones the root was created '
+                   'with' if self.credentials else
+                   'the root is protected; set [registry] credentials_file'))
+        if self.credentials is not None and list(acl) != list(
+                self.credentials.acl):
+            raise registry.RegistryError(
+                '%s in ZooKeeper at %s is not this bay\'s: its ACL is %s, '
+                'not only %s with all rights; pick another [registry] root, '
+                'or fix its ACL' % (self.root, self.hosts,
+                                    describe_acl(acl), self._who()))
+        return True
+
+    def _who(self):
+        if self.credentials is None:
+            return 'an unauthenticated client'
+        return 'identity %s' % self.credentials.identity
+
+    @property
+    def problem(self):
+        """Why this host neither announces nor learns, or None."""
+        return self._problem
 
     @property
     def session_id(self):
@@ -164,6 +239,17 @@ class ZooKeeperRegistry(registry.Registry):
                 self._flush()
             except zk_errors.ConnectionClosedError:
                 return
+            except registry.RegistryError as exc:
+                # a root that is not ours, credentials refused: nothing is
+                # published or learned; said once, checked again
+                if str(exc) != self._problem:
+                    LOG.error('ZooKeeper registry: %s; this host neither '
+                              'announces nor learns endpoints until that is '
+                              'fixed (checking every 5 s)', exc)
+                self._problem = str(exc)
+                with self._state:
+                    self._stocktaking |= stocktaking
+                    self._state.wait(5.0)
             except (zk_errors.ConnectionLoss, zk_errors.SessionExpiredError,
                     zk_errors.OperationTimeoutError) as exc:
                 # the state listener wakes the worker again on reconnection
@@ -180,6 +266,8 @@ class ZooKeeperRegistry(registry.Registry):
 
     def _watch(self):
         """Set up the watches once; kazoo re-arms them after reconnections."""
+        self.check_root(create=True)
+        self._problem = None
         self._client.ensure_path(self.endpoints_path)
         if not self._watching:
             self._watching = True
@@ -391,13 +479,19 @@ class ZooKeeperRegistry(registry.Registry):
                 pass
             return
         data = policy_model.format_json(policy).encode('utf-8')
-        self._client.ensure_path_async(self.root).get(timeout=timeout)
+        self.check_root(create=True)
         try:
             self._client.create_async(self.policy_path, data).get(
                 timeout=timeout)
         except zk_errors.NodeExistsError:
             self._client.set_async(self.policy_path, data).get(
                 timeout=timeout)
+
+
+def describe_acl(acl):
+    return ', '.join('%s:%s (perms %d)' % (entry.id.scheme, entry.id.id,
+                                           entry.perms)
+                     for entry in acl) or 'empty'
 
 
 def _call(callback, value):

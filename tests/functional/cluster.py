@@ -34,6 +34,7 @@ from oslo_config import cfg
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 from magnum_iovisor.dataplane import attach
+from magnum_iovisor.registry import credentials
 from tests.functional import dockerd
 from tests.functional import plugin_daemon
 from tests.functional import topology
@@ -43,6 +44,8 @@ LAN = '192.168.77.'
 MASTER_ADDRESS = LAN + '254'
 ZK_PORT = 2181
 ZK_ROOT = '/magnum-iovisor'
+# the bay's ZooKeeper identity (a Heat RandomString in a real bay)
+ZK_USER = 'bay'
 SLAVES = {'a': (LAN + '1', '10.1.1.0/24', '10.1.1.1'),
           'b': (LAN + '2', '10.1.2.0/24', '10.1.2.1')}
 OUTSIDE_NET = '10.2.0.0/24'
@@ -84,7 +87,8 @@ class Slave:
                 'backend': 'zookeeper',
                 'hosts': '%s:%d' % (MASTER_ADDRESS, ZK_PORT),
                 'root': ZK_ROOT, 'session_timeout': session_timeout,
-                'host_name': self.host_name, 'connect_timeout': 2}))
+                'host_name': self.host_name, 'connect_timeout': 2,
+                'credentials_file': cluster.credentials_file}))
         self.network = '%s-net-%s' % (cluster.prefix, self.name)
         self.dockerd.docker('network', 'create', '-d', self.plugin.name,
                             '--subnet', self.subnet, '--gateway',
@@ -213,6 +217,13 @@ class Cluster(fixtures.Fixture):
         self.prefix = 'mi%s' % uuid.uuid4().hex[:6]
         self.workdir = tempfile.mkdtemp(prefix=self.prefix + '-')
         self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.credentials = credentials.Credentials(ZK_USER,
+                                                   uuid.uuid4().hex)
+        self.credentials_file = os.path.join(self.workdir, 'zookeeper.secret')
+        with open(os.open(self.credentials_file,
+                          os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  'w') as secret:
+            secret.write('%s:%s\n' % (ZK_USER, self.credentials.secret))
         self.master = self.prefix + '-master'
         topology.run('ip', 'netns', 'add', self.master)
         self.addCleanup(topology.run, 'ip', 'netns', 'del', self.master,
@@ -273,13 +284,15 @@ class Cluster(fixtures.Fixture):
 
     @contextlib.contextmanager
     def zookeeper_client(self):
-        """A kazoo client in the master's namespace.
+        """A kazoo client in the master's namespace, as the bay's identity.
 
         Its threads stay there: they are started from inside it.
         """
         from kazoo.client import KazooClient
 
-        client = KazooClient(hosts='%s:%d' % (MASTER_ADDRESS, ZK_PORT))
+        client = KazooClient(hosts='%s:%d' % (MASTER_ADDRESS, ZK_PORT),
+                             auth_data=self.credentials.auth_data,
+                             default_acl=self.credentials.acl)
         with attach.in_netns(self.master):
             client.start(timeout=10)
         try:

@@ -4,12 +4,14 @@ import os
 import re
 import threading
 
+import fixtures
 import testtools
 
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor import policy
 from magnum_iovisor import registry
 from magnum_iovisor.registry import agent as agent_module
+from magnum_iovisor.registry import credentials
 from magnum_iovisor.registry import local
 from magnum_iovisor.registry import sync
 from magnum_iovisor.registry import zookeeper
@@ -87,6 +89,28 @@ class LocalRegistryTest(testtools.TestCase):
         Conf.backend = 'etcd'
         self.assertRaisesRegex(registry.RegistryError, "unknown registry "
                                "backend 'etcd'", registry.open_registry, Conf)
+
+    def test_a_readable_credentials_file_is_refused_before_connecting(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path, 's')
+        with open(path, 'w') as secret:
+            secret.write('bay:secret\n')
+        os.chmod(path, 0o640)
+
+        class Conf:
+            backend = 'zookeeper'
+            host_name = 'a'
+            credentials_file = path
+
+        self.assertRaisesRegex(registry.RegistryError, 'credentials_file %s '
+                               'is open to its group or others .mode 0640.'
+                               % path, registry.open_registry, Conf)
+        os.chmod(path, 0o600)
+        secret = credentials.read(path)
+        self.assertEqual(('bay', 'secret'), (secret.user, secret.secret))
+        self.assertNotIn('secret', repr(secret).replace('Credentials', ''))
+        self.assertEqual([('digest', 'bay:secret')], secret.auth_data)
+        self.assertEqual('digest:' + secret.acl[0].id.id, secret.identity)
+        self.assertEqual(31, secret.acl[0].perms)
 
 
 class SyncTest(testtools.TestCase):
