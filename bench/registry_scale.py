@@ -334,8 +334,9 @@ def main():
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix='mi-bench-zk-')
+    # every simulated host is a session from 127.0.0.1: no per-address cap
     server = zk_server.ZooKeeperServer(workdir, '127.0.0.1', free_port(),
-                                       heap='512m')
+                                       heap='512m', max_connections=0)
     try:
         server.start()
         results = [run_layout(args, 'new', server.hosts, args.hosts,

@@ -25,8 +25,13 @@ TICK_MS = 500
 
 class ZooKeeperServer:
     def __init__(self, workdir, address, port, netns=None, heap='128m',
-                 peers=None, myid=None):
-        """``peers``: {id: address} of every member, ``myid`` this one's."""
+                 peers=None, myid=None, max_connections=60):
+        """A server's configuration, written now.
+
+        ``peers``: {id: address} of every member, ``myid`` this one's;
+        ``max_connections`` per client address (ZooKeeper's maxClientCnxns,
+        0: no limit).
+        """
         self.workdir = workdir
         self.address = address
         self.port = port
@@ -43,7 +48,8 @@ class ZooKeeperServer:
                       + 'clientPort=%d\n' % port
                       + 'clientPortAddress=%s\n' % address
                       + 'maxSessionTimeout=%d\n' % (60 * 1000)
-                      + 'admin.enableServer=false\n')
+                      + 'admin.enableServer=false\n'
+                      + 'maxClientCnxns=%d\n' % max_connections)
             if peers:
                 cfg.write('initLimit=10\nsyncLimit=5\n'
                           + ''.join('server.%d=%s:2888:3888\n' % peer
