@@ -14,6 +14,7 @@ rare, looks at every claim.
 
 import dataclasses
 import ipaddress
+import socket
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,30 @@ class Claim:
 
 def network_of(address):
     return ipaddress.ip_network(address)
+
+
+def _ip(address):
+    """A plain (canonical) address as an ip_address, cheaply for IPv4."""
+    if ':' in address:
+        return ipaddress.IPv6Address(address)
+    return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, address))
+
+
+def _inside(address, subnet):
+    """Whether an address or prefix (text) lies within ``subnet``."""
+    if '/' in address:
+        network = ipaddress.ip_network(address)
+        return network.version == subnet.version and network.subnet_of(
+            subnet)
+    ip = _ip(address)
+    return ip.version == subnet.version and ip in subnet
+
+
+def _touches(address, subnet):
+    if '/' in address:
+        return _overlap(ipaddress.ip_network(address), subnet)
+    ip = _ip(address)
+    return ip.version == subnet.version and ip in subnet
 
 
 def _net_key(network):
@@ -158,16 +183,15 @@ class ClaimBook:
 
     def reason(self, endpoint):
         """Why ``endpoint`` is refused, or None."""
-        network = network_of(endpoint.address)
+        address = endpoint.address
         if endpoint.host in self._legacy:
-            return self._legacy_reason(endpoint, network)
+            return self._legacy_reason(endpoint)
         for subnet in self._held.get(endpoint.host, []):
-            if network.version == subnet.version and network.subnet_of(
-                    subnet):
+            if _inside(address, subnet):
                 return None
         for other, subnets in self._held.items():
             for subnet in subnets:
-                if other != endpoint.host and _overlap(network, subnet):
+                if other != endpoint.host and _touches(address, subnet):
                     return ('%s (group %d) announced by host %s %s %s, '
                             'held by host %s' % (
                                 endpoint.address, endpoint.group,
@@ -180,10 +204,11 @@ class ClaimBook:
                           ', '.join(map(str, mine)) if mine else
                           'it holds none'))
 
-    def _legacy_reason(self, endpoint, network):
+    def _legacy_reason(self, endpoint):
         for other, subnets in self._held.items():
             for subnet in subnets:
-                if other != endpoint.host and _overlap(network, subnet):
+                if other != endpoint.host and _touches(endpoint.address,
+                                                       subnet):
                     return ('%s (group %d) announced by host %s (old layout) '
                             'is in %s, held by host %s' % (
                                 endpoint.address, endpoint.group,
