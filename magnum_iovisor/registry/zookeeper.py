@@ -29,6 +29,7 @@ name held by another one is a collision, reported, and nothing is written),
 marks the host live, removes strays and creates what is missing.
 """
 
+from concurrent import futures
 import contextlib
 import json
 import logging
@@ -54,6 +55,8 @@ LOG = logging.getLogger(__name__)
 # never give up reconnecting, and never wait more than a second between tries
 RETRY = dict(max_tries=-1, delay=0.05, backoff=2, max_delay=1.0)
 DEFAULT_POLICY_MAX = 8 * 1024 * 1024
+# threads reading new hosts' subtrees at once (at start: every host)
+READERS = 16
 # what the layout before hosts/ (main at 5810df9) kept under the root
 LEGACY_CHILDREN = {'endpoints', 'policy'}
 
@@ -535,8 +538,11 @@ class ZooKeeperRegistry(registry.Registry):
         with self._watchers:
             for name in sorted(set(self._readers) - set(children)):
                 LOG.info('host %s was decommissioned', name)
-                self._readers.pop(name).stop()
+                reader = self._readers.pop(name)
+                if reader is not None:
+                    reader.stop()
                 self._deliver(self._book.forget_host(name))
+            new = []
             for name in sorted(set(children) - set(self._readers)):
                 try:
                     registry.check_host_name(name)
@@ -544,7 +550,18 @@ class ZooKeeperRegistry(registry.Registry):
                     self._note(('host', name), 'ignoring %s/%s: %s'
                                % (self.hosts_path, name, exc))
                     continue
-                self._readers[name] = HostReader(self, name)
+                self._readers[name] = None     # being read
+                new.append(name)
+        # each reader's first reads are synchronous: made from a few
+        # threads, they share the one connection, pipelined
+        with futures.ThreadPoolExecutor(max_workers=READERS) as pool:
+            made = list(pool.map(lambda name: HostReader(self, name), new))
+        with self._watchers:
+            for reader in made:
+                if self._readers.get(reader.host, False) is None:
+                    self._readers[reader.host] = reader
+                else:
+                    reader.stop()      # decommissioned meanwhile
             self._report()
 
     def _on_legacy(self, children):
