@@ -13,6 +13,10 @@ Magnum hands a node its Heat parameters as shell ``KEY="value"`` lines in
 ``IOVISOR_REGISTRY``
     ``local`` (default) or ``zookeeper://host:2181[,host2:2181]/path``;
     written into the daemon's configuration.
+``IOVISOR_REGISTRY_CREDENTIALS``
+    Path of the file holding the bay's ZooKeeper identity ``USER:SECRET``
+    (mode 0600, written by the Heat template, never in heat-params);
+    becomes ``[registry] credentials_file``. Empty: open nodes.
 ``IOVISOR_POLICY_FILE``
     The policy document, in any format ``policy.parse`` reads (default
     ``/etc/sysconfig/iovisor-policy.json``).
@@ -88,6 +92,7 @@ class NodeParams:
     routed_subnet: ipaddress.IPv4Network = None
     parent: str = 'eth0'
     registry: str = 'local'
+    registry_credentials: str = ''
     policy_file: str = DEFAULT_POLICY_FILE
     docker_network: str = DRIVER
 
@@ -110,6 +115,11 @@ class NodeParams:
             raise BootstrapError(
                 'IOVISOR_REGISTRY=%r: expected "local" or '
                 'zookeeper://HOST:PORT[,HOST:PORT]/PATH' % registry)
+        credentials = get('IOVISOR_REGISTRY_CREDENTIALS',
+                          cls.registry_credentials)
+        if credentials and not os.path.isabs(credentials):
+            raise BootstrapError('IOVISOR_REGISTRY_CREDENTIALS=%r is not an '
+                                 'absolute path' % credentials)
         policy_file = get('IOVISOR_POLICY_FILE', cls.policy_file)
         if not os.path.isabs(policy_file):
             raise BootstrapError('IOVISOR_POLICY_FILE=%r is not an absolute '
@@ -129,7 +139,8 @@ class NodeParams:
                                  'network %s needs this slave\'s container '
                                  'subnet' % network)
         return cls(mode=mode, routed_subnet=subnet or None, parent=parent,
-                   registry=registry, policy_file=policy_file,
+                   registry=registry, registry_credentials=credentials,
+                   policy_file=policy_file,
                    docker_network=network)
 
 
@@ -172,8 +183,11 @@ def registry_config(params):
         return header + '[registry]\nbackend = local\n'
     location = urllib.parse.urlsplit(params.registry)
     root = location.path.rstrip('/') or '/'
-    return header + ('[registry]\nbackend = zookeeper\nhosts = %s\n'
+    text = header + ('[registry]\nbackend = zookeeper\nhosts = %s\n'
                      'root = %s\n' % (location.netloc, root))
+    if params.registry_credentials:
+        text += 'credentials_file = %s\n' % params.registry_credentials
+    return text
 
 
 def write_registry_config(params, path):

@@ -81,17 +81,53 @@ registry_opts = [
     cfg.StrOpt('hosts', default='127.0.0.1:2181',
                help='ZooKeeper servers, as HOST:PORT[,HOST:PORT...].'),
     cfg.StrOpt('root', default='/magnum-iovisor',
-               help='ZooKeeper path under which endpoints (<root>/endpoints) '
-                    'and the cluster policy (<root>/policy) live.'),
+               help='ZooKeeper path under which the hosts (<root>/hosts: '
+                    'subnets and endpoints) and the cluster policy '
+                    '(<root>/policy) live.'),
     cfg.FloatOpt('session_timeout', default=10.0, min=1.0,
-                 help='ZooKeeper session timeout in seconds: how long after '
-                      'a host dies its endpoints vanish from the others.'),
+                 help='ZooKeeper session timeout in seconds. A host\'s '
+                      'endpoints outlive its sessions (a restart or a '
+                      'death is not a departure); only decommissioning '
+                      'removes them.'),
     cfg.FloatOpt('connect_timeout', default=5.0, min=0.1,
                  help='How long a command (not the daemon, which never '
                       'waits) waits for ZooKeeper before giving up.'),
     cfg.StrOpt('host_name', sample_default='<the machine\'s host name>',
                help='Name this host publishes its endpoints under; unique '
                     'in the cluster. Default: the machine\'s host name.'),
+    cfg.StrOpt('credentials_file',
+               help='File holding the bay\'s ZooKeeper identity, one line '
+                    'USER:SECRET (digest authentication), readable by its '
+                    'owner only (refused when its group or others have any '
+                    'access). Every node the project creates then gives '
+                    'this identity all rights and nobody else anything, '
+                    'and a root created otherwise is refused. Unset: nodes '
+                    'are open to every ZooKeeper client (a warning says '
+                    'so).'),
+    cfg.StrOpt('instance_file',
+               default='/var/lib/magnum-iovisor/registry-instance',
+               help='File holding this installation\'s random identity '
+                    '(made at first start). A host name already taken in '
+                    'the registry by another identity is a name collision '
+                    'between two slaves: refused and reported, until one is '
+                    'renamed or the old one decommissioned '
+                    '("iovisor-policy cluster decommission HOST").'),
+    cfg.IntOpt('policy_max_bytes', default=8 * 1024 * 1024, min=1024,
+               help='Largest cluster policy accepted, in bytes once '
+                    'compressed (stored in pieces of 256 KiB; 100,000 '
+                    'rules take about 0.6 MiB). Larger ones are refused by '
+                    '"cluster load" and ignored by the daemons.'),
+    cfg.BoolOpt('use_ssl', default=False,
+                help='Talk TLS to ZooKeeper (its secureClientPort; the '
+                     'server needs a Netty connection factory).'),
+    cfg.StrOpt('ssl_ca_file',
+               help='With use_ssl: CA bundle the servers\' certificates are '
+                    'checked against. Unset: the system\'s CAs.'),
+    cfg.StrOpt('ssl_cert_file',
+               help='With use_ssl: client certificate (PEM), for servers '
+                    'that require one.'),
+    cfg.StrOpt('ssl_key_file',
+               help='With use_ssl: the client certificate\'s key (PEM).'),
 ]
 
 

@@ -94,6 +94,7 @@ class ClusterExport(command.Command):
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
+            cluster.require_root()
             current = cluster.cluster_policy()
         finally:
             cluster.close()
@@ -109,19 +110,61 @@ class ClusterClear(command.Command):
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
+            cluster.require_root()
             cluster.set_cluster_policy(None)
         finally:
             cluster.close()
 
 
 class ClusterEndpoints(lister.Lister):
-    """Every endpoint the hosts of the cluster announce."""
+    """Every endpoint the hosts announce, and every refused claim and why.
+
+    Status is ``ok`` for an endpoint every host accepts, otherwise
+    ``refused: <the conflict>``; refused subnet claims and unreadable nodes
+    are listed too.
+    """
 
     def take_action(self, args):
         cluster = open_cluster(self.app)
         try:
-            found = cluster.endpoints()
+            cluster.require_root()
+            book, problems = cluster.survey()
         finally:
             cluster.close()
-        return (('Address', 'Group', 'Host'),
-                [(e.address, e.group, e.host) for e in sorted(found)])
+        rows = [(e.address, e.group, e.host, 'ok')
+                for e in sorted(book.accepted.values())]
+        for key, reason in sorted(problems.items()):
+            kind = key[0]
+            host = key[1] if len(key) > 1 else ''
+            what = key[2] if len(key) > 2 else ''
+            group = ''
+            if kind == 'endpoint':
+                endpoint = book.announcement(host, what)
+                group = endpoint.group if endpoint else ''
+            elif kind == 'subnet':
+                what = 'subnet %s' % what
+            rows.append((what, group, host, 'refused: ' + reason))
+        return (('Address', 'Group', 'Host', 'Status'), rows)
+
+
+class ClusterDecommission(command.Command):
+    """Remove a slave from the registry: every host forgets its endpoints.
+
+    For a slave that is gone for good. A restart needs nothing: endpoints
+    outlive the daemon. Refused while the slave's daemon runs.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('host', help='the slave\'s [registry] host_name')
+        return parser
+
+    def take_action(self, args):
+        cluster = open_cluster(self.app)
+        try:
+            cluster.require_root()
+            count = cluster.decommission(args.host)
+        finally:
+            cluster.close()
+        self.app.stdout.write('host %s decommissioned: %d endpoints withdrawn '
+                              'from every slave\n' % (args.host, count))

@@ -57,13 +57,15 @@ def main(argv=None):
                 default_mode=docker.default_mode,
                 default_parent=docker.default_parent,
                 sandbox_timeout=docker.sandbox_timeout)
+            host.routed_subnets = lambda: [
+                n.subnet for n in network_driver.networks.values()]
             network_driver.reconcile()
             host.start()
             listener.serve(routes.make_app(network_driver),
                            docker.socket_path)
         finally:
-            # a clean stop ends the session: other hosts forget this
-            # host's endpoints at once instead of after session_timeout
+            # a clean stop ends the session; this host's endpoints stay
+            # announced (a restart is not a departure: see README)
             host.close()
             keeper.stop()
     return 0

@@ -3,9 +3,12 @@
 The Docker driver daemon holds one ``Agent`` and changes its endpoints only
 through it: ``join`` (attach and announce), ``tag`` (classify and announce
 an endpoint whose interface is not in its sandbox yet) and ``leave``
-(forget and withdraw). None of them waits for the registry's service. The
-registry's snapshots are synced into the endpoints map, and the cluster
-policy, when there is one, is applied whenever the registry delivers it.
+(forget and withdraw). None of them waits for the registry's service.
+With each announcement the host's routed subnets (``routed_subnets``, the
+driver's networks) are claimed too: other hosts accept only endpoints
+inside them. The registry's accepted endpoints are synced into the
+endpoints map, and the cluster policy, when there is one, is applied
+whenever the registry delivers it.
 """
 
 import logging
@@ -19,8 +22,10 @@ LOG = logging.getLogger(__name__)
 
 
 class Agent:
-    def __init__(self, dataplane, registry_backend):
+    def __init__(self, dataplane, registry_backend, routed_subnets=None):
+        """``routed_subnets()``: the subnets this host routes (CIDR text)."""
         self.dataplane = dataplane
+        self.routed_subnets = routed_subnets or (lambda: ())
         self.registry = registry_backend
         self.host_name = registry_backend.host_name
         self.lock = threading.RLock()
@@ -37,6 +42,7 @@ class Agent:
         """
         self.registry.watch_endpoints(self.sync)
         self.registry.watch_policy(self._apply_policy)
+        self.registry.set_subnets(self.routed_subnets())
         self.registry.start()
 
     def close(self):
@@ -45,6 +51,7 @@ class Agent:
     def _publish(self, address, group):
         # once per endpoint and group, however often the driver restores it
         if self.published.get(address) != group:
+            self.registry.set_subnets(self.routed_subnets())
             self.registry.publish(registry.Endpoint(address, group,
                                                     self.host_name))
             self.published[address] = group

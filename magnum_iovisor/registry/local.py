@@ -27,17 +27,18 @@ class LocalRegistry(registry.Registry):
         with self._lock:
             if self._endpoints.get(endpoint.address) != endpoint:
                 self._endpoints[endpoint.address] = endpoint
-                self._changed()
+                self._changed(endpoint.address)
 
     def withdraw(self, address):
+        address = registry.canonical_address(address)
         with self._lock:
             if self._endpoints.pop(address, None) is not None:
-                self._changed()
+                self._changed(address)
 
-    def _changed(self):
-        snapshot = self.endpoints()
+    def _changed(self, address):
+        change = {address: self._endpoints.get(address)}
         for callback in self._endpoint_watchers:
-            callback(snapshot)
+            callback(change, False)
 
     def endpoints(self):
         with self._lock:
@@ -46,7 +47,7 @@ class LocalRegistry(registry.Registry):
     def watch_endpoints(self, callback):
         with self._lock:
             self._endpoint_watchers.append(callback)
-            callback(self.endpoints())
+            callback(dict(self._endpoints), True)
 
     def watch_policy(self, callback):
         with self._lock:

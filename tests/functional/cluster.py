@@ -34,6 +34,7 @@ from oslo_config import cfg
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
 from magnum_iovisor.dataplane import attach
+from magnum_iovisor.registry import credentials
 from tests.functional import dockerd
 from tests.functional import plugin_daemon
 from tests.functional import topology
@@ -43,6 +44,8 @@ LAN = '192.168.77.'
 MASTER_ADDRESS = LAN + '254'
 ZK_PORT = 2181
 ZK_ROOT = '/magnum-iovisor'
+# the bay's ZooKeeper identity (a Heat RandomString in a real bay)
+ZK_USER = 'bay'
 SLAVES = {'a': (LAN + '1', '10.1.1.0/24', '10.1.1.1'),
           'b': (LAN + '2', '10.1.2.0/24', '10.1.2.1')}
 OUTSIDE_NET = '10.2.0.0/24'
@@ -82,9 +85,12 @@ class Slave:
         self.plugin = cluster.useFixture(plugin_daemon.PluginDaemon(
             netns=self.ns, registry={
                 'backend': 'zookeeper',
-                'hosts': '%s:%d' % (MASTER_ADDRESS, ZK_PORT),
+                'hosts': cluster.zk_hosts,
                 'root': ZK_ROOT, 'session_timeout': session_timeout,
-                'host_name': self.host_name, 'connect_timeout': 2}))
+                'host_name': self.host_name, 'connect_timeout': 2,
+                'credentials_file': cluster.credentials_file,
+                'instance_file': os.path.join(cluster.workdir,
+                                              'instance-' + self.name)}))
         self.network = '%s-net-%s' % (cluster.prefix, self.name)
         self.dockerd.docker('network', 'create', '-d', self.plugin.name,
                             '--subnet', self.subnet, '--gateway',
@@ -205,14 +211,27 @@ class Slave:
 
 
 class Cluster(fixtures.Fixture):
-    def __init__(self, session_timeout=2.0):
+    def __init__(self, session_timeout=2.0, ensemble=False):
+        """Two slaves and a master.
+
+        ``ensemble``: three ZooKeeper servers, each in its own namespace on
+        the underlay (192.168.77.251-253), instead of one on the master.
+        """
         super().__init__()
         self.session_timeout = session_timeout
+        self.ensemble = ensemble
 
     def _setUp(self):
         self.prefix = 'mi%s' % uuid.uuid4().hex[:6]
         self.workdir = tempfile.mkdtemp(prefix=self.prefix + '-')
         self.addCleanup(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.credentials = credentials.Credentials(ZK_USER,
+                                                   uuid.uuid4().hex)
+        self.credentials_file = os.path.join(self.workdir, 'zookeeper.secret')
+        with open(os.open(self.credentials_file,
+                          os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600),
+                  'w') as secret:
+            secret.write('%s:%s\n' % (ZK_USER, self.credentials.secret))
         self.master = self.prefix + '-master'
         topology.run('ip', 'netns', 'add', self.master)
         self.addCleanup(topology.run, 'ip', 'netns', 'del', self.master,
@@ -235,13 +254,49 @@ class Cluster(fixtures.Fixture):
                         a.underlay)
         topology.nsexec(b.ns, 'ip', 'route', 'add', OUTSIDE_NET, 'via',
                         a.underlay)
-        self.zookeeper = zookeeper.ZooKeeperServer(
-            os.path.join(self.workdir, 'zookeeper'), MASTER_ADDRESS, ZK_PORT,
-            netns=self.master)
-        self.addCleanup(self.zookeeper.stop)
-        self.zookeeper.start()
+        if self.ensemble:
+            self.servers = self._ensemble()
+        else:
+            self.servers = [zookeeper.ZooKeeperServer(
+                os.path.join(self.workdir, 'zookeeper'), MASTER_ADDRESS,
+                ZK_PORT, netns=self.master)]
+        self.zookeeper = self.servers[0]
+        self.zk_hosts = ','.join(server.hosts for server in self.servers)
+        for server in self.servers:
+            self.addCleanup(server.stop)
+        # members wait for each other: start them all, then wait
+        for server in self.servers:
+            server.start_async()
+        for server in self.servers:
+            server.wait_listening(60)
         for slave in self.slaves.values():
             slave.start(self.session_timeout)
+
+    def _ensemble(self):
+        peers = {n: LAN + str(250 + n) for n in (1, 2, 3)}
+        servers = []
+        for n, address in sorted(peers.items()):
+            ns = '%s-zk%d' % (self.prefix, n)
+            topology.run('ip', 'netns', 'add', ns)
+            self.addCleanup(topology.run, 'ip', 'netns', 'del', ns,
+                            check=False)
+            link = '%szk%d' % (self.prefix, n)
+            topology.run('ip', 'link', 'add', link, 'netns', self.master,
+                         'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns)
+            topology.nsexec(self.master, 'ip', 'link', 'set', link, 'master',
+                            'br0', 'up')
+            topology.nsexec(ns, 'ip', 'addr', 'add', address + '/24', 'dev',
+                            'eth0')
+            for ifname in ('eth0', 'lo'):
+                topology.nsexec(ns, 'ip', 'link', 'set', ifname, 'up')
+            servers.append(zookeeper.ZooKeeperServer(
+                os.path.join(self.workdir, 'zookeeper%d' % n), address,
+                ZK_PORT, netns=ns, peers=peers, myid=n))
+        return servers
+
+    def leader(self):
+        """The ensemble member that leads now, or None."""
+        return next((s for s in self.servers if s.leading()), None)
 
     def _uplink(self, slave):
         uplink = '%s%su' % (self.prefix, slave.name)
@@ -273,13 +328,15 @@ class Cluster(fixtures.Fixture):
 
     @contextlib.contextmanager
     def zookeeper_client(self):
-        """A kazoo client in the master's namespace.
+        """A kazoo client in the master's namespace, as the bay's identity.
 
         Its threads stay there: they are started from inside it.
         """
         from kazoo.client import KazooClient
 
-        client = KazooClient(hosts='%s:%d' % (MASTER_ADDRESS, ZK_PORT))
+        client = KazooClient(hosts=self.zk_hosts,
+                             auth_data=self.credentials.auth_data,
+                             default_acl=self.credentials.acl)
         with attach.in_netns(self.master):
             client.start(timeout=10)
         try:

@@ -68,13 +68,15 @@ class LearnedEndpointsTest(testtools.TestCase):
         remote = {registry.Endpoint('10.1.2.%d' % n, 200, 'b')
                   for n in range(1, 51)}
         mine = registry.Endpoint('10.1.0.10', 100, 'a')
-        follow(remote | {mine})
-        follow(remote | {mine})          # a repeated snapshot changes nothing
+        everything = {e.address: e for e in remote | {mine}}
+        follow(everything, True)
+        follow(everything, True)     # a repeated delivery changes nothing
         self.assertEqual(52, len(self.dp.endpoints()))
-        fewer = {e for e in remote if not e.address.endswith('0')}
-        follow(fewer | {mine, registry.Endpoint('192.0.2.7', 9, 'b')})
-        self.assertEqual({e.address: e.group for e in fewer},
-                         self.dp.learned())
+        gone = {e.address: None for e in remote if e.address.endswith('0')}
+        forged = registry.Endpoint('192.0.2.7', 9, 'b')
+        follow(dict(gone, **{forged.address: forged}), False)
+        self.assertEqual({e.address: e.group for e in remote
+                          if e.address not in gone}, self.dp.learned())
         self.assertEqual(('192.0.2.7', 300, 0), self.dp.endpoints()[-1])
         self.assertIn(('10.1.0.10', 100, self.web_index),
                       self.dp.endpoints())

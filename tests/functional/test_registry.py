@@ -33,11 +33,12 @@ MACVLAN_SUBNET = '10.1.3.0/24'                      # slave B's second
 
 class SlavesTestCase(testtools.TestCase):
     session_timeout = SESSION_TIMEOUT
+    ensemble = False
 
     def setUp(self):
         super().setUp()
-        self.cluster = self.useFixture(
-            cluster_module.Cluster(session_timeout=self.session_timeout))
+        self.cluster = self.useFixture(cluster_module.Cluster(
+            session_timeout=self.session_timeout, ensemble=self.ensemble))
         self.a = self.cluster.slaves['a']
         self.b = self.cluster.slaves['b']
         self.addOnException(self._attach_logs)
@@ -71,8 +72,9 @@ class SlavesTestCase(testtools.TestCase):
                 slave.log()))
             self.addDetail('dockerd-%s' % name, content.text_content(
                 slave.dockerd.log_tail(40)))
-        self.addDetail('zookeeper', content.text_content(
-            self.cluster.zookeeper.log()))
+        for n, server in enumerate(self.cluster.servers):
+            self.addDetail('zookeeper%d' % n, content.text_content(
+                server.log()))
 
     def assertLearned(self, slave, expected, timeout=PROPAGATION):
         """The slave's learned entries become exactly ``expected``."""
@@ -94,12 +96,44 @@ class SlavesTestCase(testtools.TestCase):
                 ('outside', 'dns'): True,   # routed to B, 0 -> 100
                 ('web', 'outside'): True}
 
-    def node_owners(self):
-        """{node name: ephemeral owner} under <root>/endpoints."""
-        path = cluster_module.ZK_ROOT + '/endpoints'
+    def endpoint_nodes(self):
+        """{'<key>@<group>@<host>'} under <root>/hosts/*/endpoints."""
+        path = cluster_module.ZK_ROOT + '/hosts'
         with self.cluster.zookeeper_client() as client:
-            return {name: client.exists(path + '/' + name).ephemeralOwner
-                    for name in client.get_children(path)}
+            return {'%s@%s' % (name, host)
+                    for host in client.get_children(path)
+                    for name in client.get_children(
+                        '%s/%s/endpoints' % (path, host))}
+
+    def live_owner(self, slave):
+        """The session of the slave's live node, or None."""
+        path = '%s/hosts/%s/live' % (cluster_module.ZK_ROOT, slave.host_name)
+        with self.cluster.zookeeper_client() as client:
+            stat = client.exists(path)
+        return stat and stat.ephemeralOwner
+
+    def watch_learned(self, slave, expected):
+        """Record every moment ``slave`` learned anything else."""
+        gaps = []
+        watching = threading.Event()
+        watching.set()
+
+        def watch():
+            while watching.is_set():
+                learned = slave.learned()
+                if learned != expected:
+                    gaps.append(learned)
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+
+        def stop():
+            watching.clear()
+            watcher.join()
+            return gaps
+        self.addCleanup(stop)
+        return stop
 
 
 class TwoSlavesTest(SlavesTestCase):
@@ -117,15 +151,40 @@ class TwoSlavesTest(SlavesTestCase):
             [(address, group) for address, group, _
              in self.a.dataplane.endpoints()])
         listed = self.b.policy_command('cluster', 'endpoints', '-f', 'value')
-        self.assertEqual(['10.1.1.10 100 slave-a', '10.1.1.20 200 slave-a',
-                          '10.1.2.20 200 slave-b', '10.1.2.30 100 slave-b'],
+        self.assertEqual(['10.1.1.10 100 slave-a ok',
+                          '10.1.1.20 200 slave-a ok',
+                          '10.1.2.20 200 slave-b ok',
+                          '10.1.2.30 100 slave-b ok'],
                          listed.stdout.splitlines(), listed.stderr)
+
+    def test_forged_claims_are_refused_everywhere_and_shown(self):
+        # written by hand as slave-b: an address in A's subnet, and one in
+        # no subnet of B's
+        base = cluster_module.ZK_ROOT + '/hosts/slave-b/endpoints/'
+        with self.cluster.zookeeper_client() as client:
+            client.create(base + '10.1.1.30@100')
+            client.create(base + '10.7.0.1@100')
+            client.create(base + '10.1.2.40@200')    # a good one, to sync
+        self.assertLearned(self.a, dict(A_LEARNS, **{'10.1.2.40': 200}))
+        self.assertEqual(B_LEARNS, self.b.learned())
+        listed = self.a.policy_command('cluster', 'endpoints', '-f', 'value')
+        lines = listed.stdout.splitlines()
+        self.assertIn('10.1.1.30 100 slave-b refused: 10.1.1.30 (group 100) '
+                      'announced by host slave-b is in 10.1.1.0/24, held by '
+                      'host slave-a', lines)
+        self.assertIn('10.7.0.1 100 slave-b refused: 10.7.0.1 (group 100) '
+                      'announced by host slave-b is outside its subnets '
+                      '(10.1.2.0/24)', lines)
+        for slave in (self.a, self.b):
+            self.assertEqual(1, slave.log().count('refused: 10.1.1.30'))
+        # web (10.1.1.10 on A) is still A's own
+        self.assertReach({('web', 'db'): True})
 
     def test_removed_container_leaves_the_other_slave(self):
         self.b.remove_container('db')
         self.assertLearned(self.a, {'10.1.2.30': 100})
         self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a',
-                          '10.1.2.30@100@slave-b'}, set(self.node_owners()))
+                          '10.1.2.30@100@slave-b'}, self.endpoint_nodes())
 
     def test_macvlan_container_is_announced_and_withdrawn(self):
         # attached inside its sandbox; announced from Join on
@@ -141,11 +200,19 @@ class TwoSlavesTest(SlavesTestCase):
 
     # -- hosts and ZooKeeper failing ------------------------------------------
 
-    def test_killed_daemon_endpoints_vanish_after_session_timeout(self):
+    def test_killed_daemon_endpoints_stay_until_decommissioned(self):
+        gaps = self.watch_learned(self.a, A_LEARNS)
         self.b.kill_daemon()
-        self.assertLearned(self.a, {}, timeout=EXPIRY)
-        self.assertEqual({'10.1.1.10@100@slave-a', '10.1.1.20@200@slave-a'},
-                         set(self.node_owners()))
+        wait_for(lambda: self.live_owner(self.b) is None, EXPIRY)
+        self.assertIsNone(self.live_owner(self.b))
+        # a dead host is not a departed one: A keeps B's endpoints
+        self.assertEqual([], gaps())
+        refused = self.a.policy_command('cluster', 'decommission', 'slave-a')
+        self.assertIn('host slave-a is live', refused.stderr)
+        gone = self.a.policy_command('cluster', 'decommission', 'slave-b')
+        self.assertEqual(0, gone.returncode, gone.stderr)
+        self.assertIn('host slave-b decommissioned: 2 endpoints', gone.stdout)
+        self.assertLearned(self.a, {})
         # B keeps enforcing what it knew without its daemon
         self.assertEqual(B_LEARNS, self.b.learned())
         self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
@@ -153,7 +220,7 @@ class TwoSlavesTest(SlavesTestCase):
         self.b.start_daemon()
         self.assertLearned(self.a, A_LEARNS)
         self.assertLearned(self.b, B_LEARNS)
-        self.assertEqual(4, len(self.node_owners()))
+        self.assertEqual(4, len(self.endpoint_nodes()))
         self.assertReach(self.seed_matrix())
 
     def test_zookeeper_outage_keeps_enforcing_and_resyncs(self):
@@ -203,24 +270,21 @@ class TwoSlavesTest(SlavesTestCase):
         self.assertLearned(self.b, B_LEARNS)
         self.assertReach({('web2', 'cache'): True})
         self.assertReach(self.seed_matrix())
-        wait_for(lambda: len(self.node_owners()) == 5, PROPAGATION)
-        self.assertEqual(5, len(self.node_owners()))
+        wait_for(lambda: len(self.endpoint_nodes()) == 5, PROPAGATION)
+        self.assertEqual(5, len(self.endpoint_nodes()))
 
-    def test_expired_session_recreates_ephemeral_nodes(self):
-        before = self.node_owners()
-        old_session = before['10.1.2.20@200@slave-b']
+    def test_expired_session_withdraws_nothing(self):
+        before = self.endpoint_nodes()
+        old_session = self.live_owner(self.b)
+        gaps = self.watch_learned(self.a, A_LEARNS)
         # a pause longer than the session timeout: ZooKeeper ends the
         # session, and the daemon hears so when it runs again
         self.b.freeze_daemon(SESSION_TIMEOUT + 2)
-
-        def renewed():
-            owners = self.node_owners()
-            b_owners = {o for n, o in owners.items() if n.endswith('slave-b')}
-            return (set(owners) == set(before) and len(b_owners) == 1
-                    and old_session not in b_owners)
-
-        self.assertTrue(wait_for(renewed, EXPIRY), self.node_owners())
-        self.assertLearned(self.a, A_LEARNS)
+        self.assertTrue(wait_for(
+            lambda: self.live_owner(self.b) not in (None, old_session),
+            EXPIRY))
+        self.assertEqual([], gaps())
+        self.assertEqual(before, self.endpoint_nodes())
         self.assertLearned(self.b, B_LEARNS)
         self.assertReach(self.seed_matrix())
 
@@ -276,57 +340,38 @@ class TwoSlavesTest(SlavesTestCase):
 
 
 class DaemonRestartTest(SlavesTestCase):
-    """A session long enough to restart a daemon within it."""
+    """A restart is not a departure: the other slave never forgets."""
 
     session_timeout = LONG_SESSION_TIMEOUT
 
-    def test_restarted_daemon_withdraws_nothing_and_announces_once(self):
-        old_owners = {o for n, o in self.node_owners().items()
-                      if n.endswith('@slave-b')}
-        gaps = []
-        watching = threading.Event()
-        watching.set()
-
-        def watch_a():
-            while watching.is_set():
-                learned = self.a.learned()
-                if learned != A_LEARNS:
-                    gaps.append(learned)
-                time.sleep(0.01)
-
-        watcher = threading.Thread(target=watch_a)
-        watcher.start()
-        self.addCleanup(watcher.join)
-        self.addCleanup(watching.clear)
+    def test_killed_and_restarted_daemon_withdraws_nothing(self):
+        old_owner = self.live_owner(self.b)
+        gaps = self.watch_learned(self.a, A_LEARNS)
         self.b.kill_daemon()
         self.b.start_daemon()
-
-        def renewed():
-            owners = self.node_owners()
-            b_owners = {o for n, o in owners.items()
-                        if n.endswith('@slave-b')}
-            return (len(owners) == 4 and len(b_owners) == 1
-                    and not b_owners & old_owners)
-
-        self.assertTrue(wait_for(renewed, PROPAGATION), self.node_owners())
-        watching.clear()
-        watcher.join()
-        # the new session took the nodes over: slave A never lost them
-        self.assertEqual([], gaps)
+        self.assertTrue(wait_for(
+            lambda: self.live_owner(self.b) not in (None, old_owner),
+            PROPAGATION))
+        self.assertEqual(4, len(self.endpoint_nodes()))
+        self.assertEqual([], gaps())
         self.assertReach(self.seed_matrix())
         self.assertNotIn('removing stray', self.b.log())
 
-    def test_stopped_daemon_withdraws_at_once_and_b_keeps_enforcing(self):
+    def test_stopped_and_restarted_daemon_withdraws_nothing(self):
+        gaps = self.watch_learned(self.a, A_LEARNS)
         self.b.plugin.stop()
         self.assertEqual(0, self.b.plugin.process.returncode,
                          self.b.log())
         self.assertIn('stopping', self.b.log())
-        # its session closed: gone long before the session could expire
-        self.assertLearned(self.a, {}, timeout=PROPAGATION)
+        # its session closed at once; its endpoints stay
+        self.assertIsNone(self.live_owner(self.b))
+        time.sleep(1)
         self.assertEqual(B_LEARNS, self.b.learned())
-        self.assertReach({('dns', 'db'): True, ('outside', 'db'): False})
+        self.assertReach({('dns', 'db'): True, ('outside', 'db'): False,
+                          ('web', 'db'): True})
         self.b.start_daemon()
-        self.assertLearned(self.a, A_LEARNS)
+        wait_for(lambda: self.live_owner(self.b) is not None, PROPAGATION)
+        self.assertEqual([], gaps())
         self.assertReach(self.seed_matrix())
 
 

@@ -1,8 +1,9 @@
-"""A private ZooKeeper server (Debian's ``zookeeper`` package) for tests.
+"""Private ZooKeeper servers (Debian's ``zookeeper`` package) for tests.
 
-Runs standalone on its own port and data directory under ``workdir``,
-optionally inside a network namespace; ``stop`` and ``start`` again keep
-the data (a restarted server, as after an outage).
+A server runs standalone on its own port and data directory under
+``workdir``, optionally inside a network namespace, or as one member of an
+ensemble (``peers``); ``stop`` and ``start`` again keep the data (a
+restarted server, as after an outage).
 """
 
 import os
@@ -17,16 +18,26 @@ import fixtures
 
 JARS = ('/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar')
 MAIN = 'org.apache.zookeeper.server.ZooKeeperServerMain'
+QUORUM_MAIN = 'org.apache.zookeeper.server.quorum.QuorumPeerMain'
 # the smallest tick the server accepts sessions of a second or more with
 TICK_MS = 500
 
 
 class ZooKeeperServer:
-    def __init__(self, workdir, address, port, netns=None):
+    def __init__(self, workdir, address, port, netns=None, heap='128m',
+                 peers=None, myid=None, max_connections=60):
+        """A server's configuration, written now.
+
+        ``peers``: {id: address} of every member, ``myid`` this one's;
+        ``max_connections`` per client address (ZooKeeper's maxClientCnxns,
+        0: no limit).
+        """
         self.workdir = workdir
         self.address = address
         self.port = port
         self.netns = netns
+        self.heap = heap
+        self.peers = peers
         self.proc = None
         self.config = os.path.join(workdir, 'zoo.cfg')
         self.log_path = os.path.join(workdir, 'zookeeper.log')
@@ -37,16 +48,28 @@ class ZooKeeperServer:
                       + 'clientPort=%d\n' % port
                       + 'clientPortAddress=%s\n' % address
                       + 'maxSessionTimeout=%d\n' % (60 * 1000)
-                      + 'admin.enableServer=false\n')
+                      + 'admin.enableServer=false\n'
+                      + 'maxClientCnxns=%d\n' % max_connections)
+            if peers:
+                cfg.write('initLimit=10\nsyncLimit=5\n'
+                          + ''.join('server.%d=%s:2888:3888\n' % peer
+                                    for peer in sorted(peers.items())))
+        if peers:
+            with open(os.path.join(workdir, 'data', 'myid'), 'w') as out:
+                out.write('%d\n' % myid)
 
     @property
     def hosts(self):
         return '%s:%d' % (self.address, self.port)
 
     def start(self, timeout=30):
-        cmd = ['java', '-Xmx128m', '-XX:+UseSerialGC',
-               '-XX:TieredStopAtLevel=1', '-cp', ':'.join(JARS), MAIN,
-               self.config]
+        self.start_async()
+        self.wait_listening(timeout)
+
+    def start_async(self):
+        cmd = ['java', '-Xmx' + self.heap, '-XX:+UseSerialGC',
+               '-XX:TieredStopAtLevel=1', '-cp', ':'.join(JARS),
+               QUORUM_MAIN if self.peers else MAIN, self.config]
         if self.netns:
             # ip netns exec execs java: the pid is the server's
             cmd = ['ip', 'netns', 'exec', self.netns] + cmd
@@ -54,6 +77,8 @@ class ZooKeeperServer:
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log,
                                      cwd=self.workdir)
         log.close()
+
+    def wait_listening(self, timeout):
         deadline = time.monotonic() + timeout
         while not self.listening():
             if self.proc.poll() is not None:
@@ -80,6 +105,15 @@ class ZooKeeperServer:
     def log(self):
         with open(self.log_path, errors='replace') as log:
             return log.read()
+
+    def leading(self):
+        """Whether this ensemble member leads now (as its log last says)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return False
+        roles = [line for line in self.log().splitlines()
+                 if ' - LEADING' in line or ' - FOLLOWING' in line
+                 or ' - LOOKING' in line]
+        return bool(roles) and ' - LEADING' in roles[-1]
 
 
 class PrivateZooKeeper(fixtures.Fixture):

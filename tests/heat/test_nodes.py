@@ -16,11 +16,13 @@ import fixtures
 import yaml
 
 from magnum_iovisor import policy
+from magnum_iovisor.registry import credentials
 from tests.heat import offline
 
 SEED_POLICY = '100>0 0>100 100>100 100<>200'
 MASTER_IPS = ['10.0.0.3', '10.0.0.4', '10.0.0.5']
 FRAGMENTS = offline.template_path('fragments')
+REGISTRY_SECRET = 'Zq3' * 10 + 'x9'
 
 
 class Node(object):
@@ -37,8 +39,11 @@ class Node(object):
                 f.write(item['content'])
             os.chmod(path, int(item['permissions'], 8))
 
+    def path(self, path):
+        return os.path.join(self.root, path.lstrip('/'))
+
     def read(self, path):
-        with open(os.path.join(self.root, path.lstrip('/'))) as f:
+        with open(self.path(path)) as f:
             return f.read()
 
     def heat_params(self):
@@ -76,6 +81,9 @@ class ClusterTestCase(offline.HeatTestCase):
             'value': MASTER_IPS[:masters]})
         offline.pretend_created(stack, 'registry', 'registry', {
             'value': stack['registry'].properties['value']})
+        # as OS::Heat::RandomString makes it: 32 letters and digits
+        offline.pretend_created(stack, 'registry_secret', 'secret', {
+            'value': REGISTRY_SECRET})
         return stack
 
     def member(self, cluster, group, index):
@@ -101,10 +109,26 @@ class TestSlave(ClusterTestCase):
             'IOVISOR_PARENT': 'eth0',
             'IOVISOR_REGISTRY': 'zookeeper://10.0.0.3:2181,10.0.0.4:2181,'
                                 '10.0.0.5:2181/magnum-iovisor',
+            'IOVISOR_REGISTRY_CREDENTIALS':
+                '/etc/magnum-iovisor/zookeeper.secret',
             'IOVISOR_POLICY_FILE': '/etc/sysconfig/iovisor-policy.json',
             'ROUTED_SUBNET': '10.1.1.0/24',
             'MESOS_MASTERS': '10.0.0.3,10.0.0.4,10.0.0.5',
         }, params)
+
+    def test_registry_secret_is_owner_only_and_kept_out_of_heat_params(self):
+        cluster = self.boot()
+        first, second = (self.node(self.member(cluster, 'slaves', n))
+                         for n in (0, 1))
+        path = first.heat_params()['IOVISOR_REGISTRY_CREDENTIALS']
+        # the daemon's own reader accepts it: one line, mode 0600
+        secret = credentials.read(first.path(path))
+        self.assertEqual(('magnum-iovisor', REGISTRY_SECRET),
+                         (secret.user, secret.secret))
+        # one identity per bay: every slave has the same
+        self.assertEqual(secret, credentials.read(second.path(path)))
+        self.assertNotIn(secret.secret,
+                         first.read('/etc/sysconfig/heat-params'))
 
     def test_policy_file_is_the_seed_policy(self):
         cluster = self.boot(environments=['environments/seed-policy.yaml'])

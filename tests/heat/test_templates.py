@@ -15,7 +15,9 @@ SLAVE_PARAMETERS = dict(
     ssh_key_name='testkey', network='private', subnet='private-subnet',
     router='router1', security_group='sg', master_ips='10.0.0.3',
     routed_subnet='10.1.9.0/24',
-    iovisor_registry='zookeeper://10.0.0.3:2181/magnum-iovisor')
+    iovisor_registry='zookeeper://10.0.0.3:2181/magnum-iovisor',
+    # joining an existing bay takes that bay's registry secret
+    iovisor_registry_secret='K3y' * 8)
 
 
 class TestValidTemplates(offline.HeatTestCase):

@@ -99,6 +99,7 @@ class HeatParamsTest(BootstrapTest):
             IOVISOR_MODE='macvlan', ROUTED_SUBNET='10.1.7.0/24',
             IOVISOR_PARENT='ens3', IOVISOR_REGISTRY=(
                 'zookeeper://10.0.0.5:2181,10.0.0.6:2181/iovisor'),
+            IOVISOR_REGISTRY_CREDENTIALS='/etc/magnum-iovisor/zk.secret',
             IOVISOR_POLICY_FILE='/etc/sysconfig/p.yaml',
             IOVISOR_DOCKER_NETWORK='tenant-a')
         self.assertEqual(bootstrap.NodeParams(
@@ -106,6 +107,7 @@ class HeatParamsTest(BootstrapTest):
             routed_subnet=ipaddress.IPv4Network('10.1.7.0/24'),
             parent='ens3',
             registry='zookeeper://10.0.0.5:2181,10.0.0.6:2181/iovisor',
+            registry_credentials='/etc/magnum-iovisor/zk.secret',
             policy_file='/etc/sysconfig/p.yaml',
             docker_network='tenant-a'), params)
 
@@ -275,6 +277,20 @@ class BootTest(BootstrapTest):
             self.assertIn('[registry]\nbackend = zookeeper\n'
                           'hosts = 10.0.0.5:2181\nroot = /iovisor\n',
                           conf.read())
+
+    def test_registry_credentials_file_goes_into_the_daemon_config(self):
+        path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')
+        bootstrap.write_registry_config(self.params(
+            IOVISOR_REGISTRY='zookeeper://10.0.0.5:2181/iovisor',
+            IOVISOR_REGISTRY_CREDENTIALS='/etc/magnum-iovisor/zk.secret'),
+            path)
+        with open(path) as conf:
+            self.assertIn('root = /iovisor\ncredentials_file = '
+                          '/etc/magnum-iovisor/zk.secret\n', conf.read())
+        self.assertRaisesRegex(
+            bootstrap.BootstrapError, "IOVISOR_REGISTRY_CREDENTIALS='zk' is "
+            'not an absolute path', self.params,
+            IOVISOR_REGISTRY_CREDENTIALS='zk')
 
     def test_local_registry_goes_into_the_daemon_config(self):
         path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')

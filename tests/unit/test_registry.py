@@ -4,13 +4,17 @@ import os
 import re
 import threading
 
+import fixtures
 import testtools
 
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor import policy
 from magnum_iovisor import registry
 from magnum_iovisor.registry import agent as agent_module
+from magnum_iovisor.registry import claims
+from magnum_iovisor.registry import credentials
 from magnum_iovisor.registry import local
+from magnum_iovisor.registry import names
 from magnum_iovisor.registry import sync
 from magnum_iovisor.registry import zookeeper
 from tests.unit import fake_dataplane
@@ -30,16 +34,34 @@ class EndpointTest(testtools.TestCase):
         self.assertRaisesRegex(ValueError, 'host name .a@b', ep, '10.0.0.1',
                                1, 'a@b')
 
+    def test_addresses_prefixes_and_ipv6_are_canonical(self):
+        self.assertEqual('fd00::1', ep('FD00:0::1', 5, 'a').address)
+        self.assertEqual('192.0.2.0/24', ep('192.0.2.0/24', 5, 'a').address)
+        self.assertRaisesRegex(ValueError, "'10.0.0.1/24' is not an IPv4 or "
+                               "IPv6 address or prefix", ep, '10.0.0.1/24',
+                               5, 'a')
+
     def test_node_names_round_trip(self):
-        endpoint = ep('10.1.2.3', 65535, 'slave-1.example.org')
-        self.assertEqual('10.1.2.3@65535@slave-1.example.org',
-                         zookeeper.node_name(endpoint))
-        self.assertEqual(endpoint, zookeeper.parse_node_name(
-            zookeeper.node_name(endpoint)))
+        for address, name in (('10.1.2.3', '10.1.2.3@65535'),
+                              ('fd00::7', 'fd00::7@65535'),
+                              ('192.0.2.0/24', '192.0.2.0_24@65535'),
+                              ('fd00::/64', 'fd00::_64@65535')):
+            endpoint = ep(address, 65535, 'slave-1.example.org')
+            self.assertEqual(name, names.endpoint_name(endpoint))
+            self.assertEqual(endpoint, names.parse_endpoint_name(
+                name, 'slave-1.example.org'))
+        self.assertEqual('10.1.0.0_16', names.subnet_name('10.1.0.0/16'))
+        self.assertEqual('10.1.0.0/16',
+                         str(names.parse_subnet_name('10.1.0.0_16')))
 
     def test_foreign_node_names_are_refused(self):
-        for name in ('10.1.2.3', '10.1.2.3@x@h', 'a@1@h', '10.1.2.3@1@'):
-            self.assertRaises(ValueError, zookeeper.parse_node_name, name)
+        for name in ('10.1.2.3', '10.1.2.3@x', 'a@1', '10.1.2.3@',
+                     '10.1.2.3@01', '010.1.2.3@1', 'FD00::1@1',
+                     '10.1.2.3_24@1', '10.1.2.0/24@1', '10.1.2.3@1@h'):
+            self.assertRaises(ValueError, names.parse_endpoint_name, name,
+                              'h')
+        for name in ('10.1.0.1_16', '10.1.0.0', '10.1.0.0_016', 'x'):
+            self.assertRaises(ValueError, names.parse_subnet_name, name)
 
     def test_root_must_be_an_absolute_path(self):
         for root in ('magnum', '/magnum/', '/a//b'):
@@ -49,17 +71,19 @@ class EndpointTest(testtools.TestCase):
 
 
 class LocalRegistryTest(testtools.TestCase):
-    def test_watchers_see_every_change_as_a_snapshot(self):
+    def test_watchers_see_every_change(self):
         reg = local.LocalRegistry('a')
         seen = []
-        reg.watch_endpoints(seen.append)
+        reg.watch_endpoints(lambda *call: seen.append(call))
         reg.publish(ep('10.0.0.1', 1, 'a'))
         reg.publish(ep('10.0.0.1', 1, 'a'))       # no change, no call
         reg.publish(ep('10.0.0.1', 2, 'a'))
         reg.withdraw('10.0.0.1')
         reg.withdraw('10.0.0.1')
-        self.assertEqual([frozenset(), {ep('10.0.0.1', 1, 'a')},
-                          {ep('10.0.0.1', 2, 'a')}, frozenset()], seen)
+        self.assertEqual([({}, True),
+                          ({'10.0.0.1': ep('10.0.0.1', 1, 'a')}, False),
+                          ({'10.0.0.1': ep('10.0.0.1', 2, 'a')}, False),
+                          ({'10.0.0.1': None}, False)], seen)
 
     def test_only_this_hosts_endpoints(self):
         reg = local.LocalRegistry('a')
@@ -88,6 +112,32 @@ class LocalRegistryTest(testtools.TestCase):
         self.assertRaisesRegex(registry.RegistryError, "unknown registry "
                                "backend 'etcd'", registry.open_registry, Conf)
 
+    def test_a_readable_credentials_file_is_refused_before_connecting(self):
+        path = os.path.join(self.useFixture(fixtures.TempDir()).path, 's')
+        with open(path, 'w') as secret:
+            secret.write('bay:secret\n')
+        os.chmod(path, 0o640)
+
+        class Conf:
+            backend = 'zookeeper'
+            host_name = 'a'
+            credentials_file = path
+
+        self.assertRaisesRegex(registry.RegistryError, 'credentials_file %s '
+                               'is open to its group or others .mode 0640.'
+                               % path, registry.open_registry, Conf)
+        os.chmod(path, 0o600)
+        secret = credentials.read(path)
+        self.assertEqual(('bay', 'secret'), (secret.user, secret.secret))
+        self.assertNotIn('secret', repr(secret).replace('Credentials', ''))
+        self.assertEqual([('digest', 'bay:secret')], secret.auth_data)
+        self.assertEqual('digest:' + secret.acl[0].id.id, secret.identity)
+        self.assertEqual(31, secret.acl[0].perms)
+
+
+def full(endpoints):
+    return {e.address: e for e in endpoints}
+
 
 class SyncTest(testtools.TestCase):
     def setUp(self):
@@ -96,35 +146,96 @@ class SyncTest(testtools.TestCase):
         self.sync = sync.EndpointSync(self.dp, 'a', threading.Lock())
 
     def test_remote_endpoints_are_learned_and_own_ones_skipped(self):
-        self.sync({ep('10.1.1.1', 100, 'a'), ep('10.1.2.1', 200, 'b')})
+        self.sync(full({ep('10.1.1.1', 100, 'a'), ep('10.1.2.1', 200, 'b')}),
+                  True)
         self.assertEqual({'10.1.2.1': 200}, self.dp.learned())
 
-    def test_a_snapshot_is_applied_as_a_diff(self):
-        self.sync({ep('10.1.2.1', 200, 'b'), ep('10.1.2.2', 100, 'b')})
-        self.sync({ep('10.1.2.1', 300, 'b'), ep('10.1.3.1', 100, 'c')})
+    def test_changes_are_applied_and_the_full_delivery_as_a_diff(self):
+        self.sync(full({ep('10.1.2.1', 200, 'b'), ep('10.1.2.2', 100, 'b')}),
+                  True)
+        self.sync({'10.1.2.1': ep('10.1.2.1', 300, 'b'), '10.1.2.2': None,
+                   '10.1.3.1': ep('10.1.3.1', 100, 'c')}, False)
         self.assertEqual({'10.1.2.1': 300, '10.1.3.1': 100},
                          self.dp.learned())
-        upserts, gone = self.sync({ep('10.1.2.1', 300, 'b'),
-                                   ep('10.1.3.1', 100, 'c')})
+        upserts, gone = self.sync({'10.1.2.1': ep('10.1.2.1', 300, 'b')},
+                                  False)
         self.assertEqual(({}, []), (upserts, gone))
+        self.sync(full({ep('10.1.3.1', 100, 'c')}), True)
+        self.assertEqual({'10.1.3.1': 100}, self.dp.learned())
+
+    def test_nothing_is_decided_before_the_full_delivery(self):
+        self.dp.learn({'10.1.9.9': 5})     # from before a restart
+        self.sync({'10.1.9.9': None, '10.1.2.1': ep('10.1.2.1', 200, 'b')},
+                  False)
+        self.assertEqual({'10.1.9.9': 5}, self.dp.learned())
 
     def test_local_and_hand_tagged_entries_are_never_touched(self):
         self.dp.attach('veth1', '10.1.1.1', 100)
         self.dp.tag('192.0.2.1', 7)
-        snapshot = {ep('10.1.1.1', 200, 'b'), ep('192.0.2.1', 200, 'b')}
-        self.sync(snapshot)
-        self.sync(frozenset())
+        self.sync(full({ep('10.1.1.1', 200, 'b'), ep('192.0.2.1', 200, 'b')}),
+                  True)
+        self.sync({'10.1.1.1': None, '192.0.2.1': None}, False)
+        self.sync({}, True)
         self.assertEqual([('10.1.1.1', 100, 1), ('192.0.2.1', 7, 0)],
                          self.dp.endpoints())
 
-    def test_stale_learned_entries_go_on_the_first_snapshot(self):
+    def test_stale_learned_entries_go_on_the_full_delivery(self):
         self.dp.learn({'10.1.9.9': 5})     # from before a restart
-        self.sync({ep('10.1.2.1', 200, 'b')})
+        self.sync(full({ep('10.1.2.1', 200, 'b')}), True)
         self.assertEqual({'10.1.2.1': 200}, self.dp.learned())
 
-    def test_an_address_announced_twice_goes_to_one_host(self):
-        twice = {ep('10.1.2.1', 200, 'c'), ep('10.1.2.1', 100, 'b')}
-        self.assertEqual({'10.1.2.1': 100}, sync.remote_groups(twice, 'a'))
+
+def net(text):
+    return claims.network_of(text)
+
+
+class ClaimBookTest(testtools.TestCase):
+    def setUp(self):
+        super().setUp()
+        self.book = claims.ClaimBook()
+        self.book.set_subnets('a', {net('10.1.1.0/24'): (1, 'a')})
+        self.book.set_subnets('b', {net('10.1.2.0/24'): (2, 'b'),
+                                    net('fd00:2::/64'): (3, 'b')})
+
+    def test_only_endpoints_inside_their_hosts_subnets(self):
+        changes = self.book.set_endpoints('b', full({
+            ep('10.1.2.5', 100, 'b'), ep('fd00:2::5', 100, 'b'),
+            ep('10.1.2.128/25', 7, 'b'), ep('10.1.1.5', 100, 'b'),
+            ep('10.9.9.9', 100, 'b'), ep('10.1.0.0/23', 7, 'b')}))
+        self.assertEqual({'10.1.2.5', 'fd00:2::5', '10.1.2.128/25'},
+                         set(changes))
+        self.assertEqual({
+            ('endpoint', 'b', '10.1.1.5'): '10.1.1.5 (group 100) announced '
+            'by host b is in 10.1.1.0/24, held by host a',
+            ('endpoint', 'b', '10.9.9.9'): '10.9.9.9 (group 100) announced '
+            'by host b is outside its subnets (10.1.2.0/24, fd00:2::/64)',
+            ('endpoint', 'b', '10.1.0.0/23'): '10.1.0.0/23 (group 7) '
+            'announced by host b overlaps 10.1.1.0/24, held by host a'},
+            self.book.problems())
+
+    def test_a_later_overlapping_claim_is_refused_and_its_endpoints(self):
+        self.book.set_endpoints('a', full({ep('10.1.1.5', 100, 'a')}))
+        changes = self.book.set_subnets('c', {net('10.1.0.0/23'): (4, 'c')})
+        self.assertEqual({}, changes)
+        self.book.set_endpoints('c', full({ep('10.1.1.5', 200, 'c'),
+                                           ep('10.1.0.9', 200, 'c')}))
+        self.assertEqual({'10.1.1.5': ep('10.1.1.5', 100, 'a')},
+                         self.book.accepted)
+        self.assertEqual('subnet 10.1.0.0/23 of host c overlaps 10.1.1.0/24,'
+                         ' held by host a', self.book.problems()[
+                             'subnet', 'c', '10.1.0.0/23'])
+        # the holder leaves: the claim becomes good, its endpoints too
+        changes = self.book.forget_host('a')
+        self.assertEqual({'10.1.1.5': ep('10.1.1.5', 200, 'c'),
+                          '10.1.0.9': ep('10.1.0.9', 200, 'c')}, changes)
+        self.assertEqual({}, {k: v for k, v in self.book.problems().items()
+                              if k[1] == 'c'})
+
+    def test_a_withdrawn_subnet_withdraws_its_endpoints(self):
+        self.book.set_endpoints('b', full({ep('10.1.2.5', 100, 'b')}))
+        changes = self.book.set_subnets('b', {net('fd00:2::/64'): (3, 'b')})
+        self.assertEqual({'10.1.2.5': None}, changes)
+        self.assertEqual({}, self.book.accepted)
 
 
 class AgentTest(testtools.TestCase):

@@ -1,0 +1,228 @@
+"""Which announced endpoints every reader accepts, and why the rest not.
+
+Each host claims its routed subnets; a claim is held when it overlaps no
+claim of another host made earlier (ZooKeeper's creation order, the same on
+every reader), and refused otherwise. An endpoint is accepted when it lies
+in a subnet its own host holds; otherwise it is refused, with the subnet
+and host it collides with when there is one. Held subnets of different
+hosts never overlap, so no address is ever accepted for two hosts.
+
+``ClaimBook`` is kept incrementally: a host's endpoints changing costs that
+change (against its host's few subnets); only a change of subnets, which is
+rare, looks at every claim.
+"""
+
+import dataclasses
+import ipaddress
+import socket
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    order: tuple            # (creation zxid, host): earlier first
+    subnet: object          # an ip_network
+    host: str
+
+
+def network_of(address):
+    return ipaddress.ip_network(address)
+
+
+def _ip(address):
+    """A plain (canonical) address as an ip_address, cheaply for IPv4."""
+    if ':' in address:
+        return ipaddress.IPv6Address(address)
+    return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, address))
+
+
+def _inside(address, subnet):
+    """Whether an address or prefix (text) lies within ``subnet``."""
+    if '/' in address:
+        network = ipaddress.ip_network(address)
+        return network.version == subnet.version and network.subnet_of(
+            subnet)
+    ip = _ip(address)
+    return ip.version == subnet.version and ip in subnet
+
+
+def _touches(address, subnet):
+    if '/' in address:
+        return _overlap(ipaddress.ip_network(address), subnet)
+    ip = _ip(address)
+    return ip.version == subnet.version and ip in subnet
+
+
+def _net_key(network):
+    return network.version, network
+
+
+def _overlap(a, b):
+    return a.version == b.version and a.overlaps(b)
+
+
+class ClaimBook:
+    def __init__(self):
+        self._claims = {}        # host -> {subnet: Claim}
+        self._held = {}          # host -> [subnet], held
+        self.refused_claims = {}  # (host, subnet) -> reason
+        self._announced = {}     # host -> {address: Endpoint}
+        self._legacy = set()     # hosts seen in the layout before hosts/
+        self.accepted = {}       # address -> Endpoint
+        self.refused = {}        # (host, address) -> reason
+
+    # -- subnets ----------------------------------------------------------
+
+    def set_subnets(self, host, claims):
+        """Replace ``host``'s claims: {subnet (ip_network): order}.
+
+        Returns the changes to ``accepted``: {address: Endpoint or None}.
+        """
+        new = {s: Claim(order, s, host) for s, order in claims.items()}
+        if new == self._claims.get(host, {}):
+            return {}
+        if new:
+            self._claims[host] = new
+        else:
+            self._claims.pop(host, None)
+        before = {h: list(s) for h, s in self._held.items()}
+        self._decide()
+        changes = {}
+        moved = [h for h in set(before) | set(self._held)
+                 if before.get(h, []) != self._held.get(h, [])]
+        # legacy endpoints have no claims of their own: any newly held
+        # subnet may refuse some
+        for h in sorted(set(moved) | (self._legacy if moved else set())):
+            changes.update(self._recheck(h))
+        return changes
+
+    def _decide(self):
+        held, refused = {}, {}
+        winners = []
+        everyone = sorted((c for claims in self._claims.values()
+                           for c in claims.values()),
+                          key=lambda c: (c.order, _net_key(c.subnet)))
+        for claim in everyone:
+            rival = next((w for w in winners if w.host != claim.host
+                          and _overlap(w.subnet, claim.subnet)), None)
+            if rival is None:
+                winners.append(claim)
+                held.setdefault(claim.host, []).append(claim.subnet)
+            else:
+                refused[claim.host, str(claim.subnet)] = (
+                    'subnet %s of host %s overlaps %s, held by host %s'
+                    % (claim.subnet, claim.host, rival.subnet, rival.host))
+        self._held = {h: sorted(s, key=_net_key) for h, s in held.items()}
+        self.refused_claims = refused
+
+    def held(self, host):
+        return list(self._held.get(host, []))
+
+    # -- endpoints --------------------------------------------------------
+
+    def set_endpoints(self, host, endpoints, legacy=False):
+        """Replace what ``host`` announces: {address: Endpoint}.
+
+        ``legacy``: read from the layout before this one, which has no
+        claims: accepted unless in another host's held subnet or already
+        accepted for another host. Returns the changes to ``accepted``.
+        """
+        changes = {}
+        if legacy:
+            self._legacy.add(host)
+        elif host in self._legacy:
+            # the host was upgraded: what it announces now replaces all
+            self._legacy.discard(host)
+            for address in self._announced.pop(host, {}):
+                changes.update(self._judge(host, address, None))
+        old = self._announced.get(host, {})
+        if endpoints:
+            self._announced[host] = dict(endpoints)
+        else:
+            self._announced.pop(host, None)
+        for address in set(old) | set(endpoints):
+            if old.get(address) != endpoints.get(address):
+                changes.update(self._judge(host, address,
+                                           endpoints.get(address)))
+        return changes
+
+    def announcement(self, host, address):
+        """What ``host`` announces for ``address`` (accepted or not)."""
+        return self._announced.get(host, {}).get(address)
+
+    def forget_host(self, host):
+        changes = self.set_endpoints(host, {})
+        changes.update(self.set_subnets(host, {}))
+        return changes
+
+    def _recheck(self, host):
+        changes = {}
+        for address, endpoint in self._announced.get(host, {}).items():
+            changes.update(self._judge(host, address, endpoint))
+        return changes
+
+    def _judge(self, host, address, endpoint):
+        """Accept or refuse one announcement; the change to ``accepted``."""
+        self.refused.pop((host, address), None)
+        current = self.accepted.get(address)
+        if endpoint is None:
+            if current is not None and current.host == host:
+                del self.accepted[address]
+                return {address: None}
+            return {}
+        reason = self.reason(endpoint)
+        if reason is None:
+            if current != endpoint:
+                self.accepted[address] = endpoint
+                return {address: endpoint}
+            return {}
+        self.refused[host, address] = reason
+        if current is not None and current.host == host:
+            del self.accepted[address]
+            return {address: None}
+        return {}
+
+    def reason(self, endpoint):
+        """Why ``endpoint`` is refused, or None."""
+        address = endpoint.address
+        if endpoint.host in self._legacy:
+            return self._legacy_reason(endpoint)
+        for subnet in self._held.get(endpoint.host, []):
+            if _inside(address, subnet):
+                return None
+        for other, subnets in self._held.items():
+            for subnet in subnets:
+                if other != endpoint.host and _touches(address, subnet):
+                    return ('%s (group %d) announced by host %s %s %s, '
+                            'held by host %s' % (
+                                endpoint.address, endpoint.group,
+                                endpoint.host, 'overlaps'
+                                if '/' in endpoint.address else 'is in',
+                                subnet, other))
+        mine = self._held.get(endpoint.host)
+        return ('%s (group %d) announced by host %s is outside its subnets '
+                '(%s)' % (endpoint.address, endpoint.group, endpoint.host,
+                          ', '.join(map(str, mine)) if mine else
+                          'it holds none'))
+
+    def _legacy_reason(self, endpoint):
+        for other, subnets in self._held.items():
+            for subnet in subnets:
+                if other != endpoint.host and _touches(endpoint.address,
+                                                       subnet):
+                    return ('%s (group %d) announced by host %s (old layout) '
+                            'is in %s, held by host %s' % (
+                                endpoint.address, endpoint.group,
+                                endpoint.host, subnet, other))
+        holder = self.accepted.get(endpoint.address)
+        if holder is not None and holder.host != endpoint.host:
+            return ('%s (group %d) announced by host %s (old layout) is '
+                    'announced by host %s already' % (
+                        endpoint.address, endpoint.group, endpoint.host,
+                        holder.host))
+        return None
+
+    def problems(self):
+        """Every refusal: {key: reason}, claims and endpoints alike."""
+        found = {('subnet',) + k: v for k, v in self.refused_claims.items()}
+        found.update((('endpoint',) + k, v) for k, v in self.refused.items())
+        return found
