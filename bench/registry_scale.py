@@ -58,18 +58,28 @@ MIB = 1024 * 1024
 TARGETS = {'p99_ms': 200.0, 'answer': MIB, 'resync_s': 2.0}
 
 
+_OLD = []
+
+
 def old_layout_module():
-    """registry/zookeeper.py as it was at OLD_COMMIT, loaded on its own."""
+    """registry/zookeeper.py as it was at OLD_COMMIT, loaded once."""
+    if _OLD:
+        return _OLD[0]
     source = subprocess.run(
         ['git', '-C', REPO, 'show',
          OLD_COMMIT + ':magnum_iovisor/registry/zookeeper.py'],
         check=True, capture_output=True, text=True).stdout
-    path = os.path.join(tempfile.mkdtemp(prefix='mi-old-'), 'old_zk.py')
-    with open(path, 'w') as out:
-        out.write(source)
-    spec = importlib.util.spec_from_file_location('old_zk', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    directory = tempfile.mkdtemp(prefix='mi-old-')
+    try:
+        path = os.path.join(directory, 'old_zk.py')
+        with open(path, 'w') as out:
+            out.write(source)
+        spec = importlib.util.spec_from_file_location('old_zk', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    _OLD.append(module)
     return module
 
 
