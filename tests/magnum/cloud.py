@@ -1,6 +1,6 @@
-"""What lies outside Magnum, as client objects: Keystone, Glance, Nova, Neutron.
+"""The cloud outside Magnum as client objects: Keystone, Glance, Nova, Neutron.
 
-Patched into magnum.common.clients.OpenStackClients by tests/magnum/services.py.
+Patched into magnum.common.clients.OpenStackClients by services.py.
 Keystone is replaced twice: these client objects (trustee domain, session
 endpoints) and ``NoAuth`` below, which stands where keystonemiddleware would.
 """
