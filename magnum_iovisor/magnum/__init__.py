@@ -1,4 +1,4 @@
-"""The Magnum driver of the iovisor Mesos bay (Magnum <= 15, Heat driver).
+"""The Magnum driver of the iovisor Mesos bay (Magnum 13.x, Heat driver).
 
 Importing these modules needs Magnum; the rest of magnum_iovisor does not.
 """

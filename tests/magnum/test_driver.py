@@ -1,4 +1,4 @@
-"""The Magnum driver, run by real Magnum 15 code up to the Heat API call.
+"""The Magnum driver, run by real Magnum 13.1.1 code up to the Heat API call.
 
 No database and no cloud: the cluster template, cluster and node groups are
 in-memory Magnum objects, and the clients Magnum would call (Keystone,

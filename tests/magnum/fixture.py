@@ -1,0 +1,85 @@
+"""Magnum 13's services (tests/magnum/services.py) as a test fixture."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import fixtures
+import requests
+
+SERVICES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        'services.py')
+CONFIG = """[DEFAULT]
+transport_url = fake://
+host = test
+state_path = {d}
+[database]
+connection = sqlite:///{d}/magnum.sqlite
+[drivers]
+disabled_drivers = mesos_ubuntu_v1
+[certificates]
+cert_manager_type = x509keypair
+[conductor]
+workers = 1
+[oslo_concurrency]
+lock_path = {d}
+"""
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+class MagnumServices(fixtures.Fixture):
+    """magnum-api and magnum-conductor on a sqlite file, restartable."""
+
+    def __init__(self, heat_url='http://127.0.0.1:9/v1/project'):
+        self.heat_url = heat_url
+
+    def _setUp(self):
+        self.dir = self.useFixture(fixtures.TempDir()).path
+        self.config = os.path.join(self.dir, 'magnum.conf')
+        with open(self.config, 'w') as conf:
+            conf.write(CONFIG.format(d=self.dir))
+        self.process = None
+        self.addCleanup(self.stop)
+        self.start()
+
+    def start(self):
+        self.port = free_port()
+        self.url = 'http://127.0.0.1:%d/v1' % self.port
+        self.log = open(os.path.join(self.dir, 'services.log'), 'ab')
+        self.process = subprocess.Popen(
+            [sys.executable, SERVICES, self.config, self.heat_url,
+             str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError('Magnum services exited: see %s'
+                                   % self.log.name)
+            try:
+                requests.get(self.url, timeout=2)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise RuntimeError('Magnum API did not answer in 60 s')
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.log.close()
+        self.process = None
+
+    def restart(self):
+        self.stop()
+        self.start()

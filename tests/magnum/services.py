@@ -1,0 +1,64 @@
+"""magnum-api (its pecan app) and magnum-conductor in one process.
+
+Usage: python services.py CONFIG_FILE HEAT_URL PORT
+
+Both use fake:// for oslo.messaging, so they share this process. The cloud
+outside Magnum comes from tests/magnum/cloud.py.
+"""
+
+import magnum.cmd  # noqa: eventlet.monkey_patch(), as magnum-api does
+
+import os
+import sys
+
+import eventlet
+from eventlet import wsgi
+from magnum.api import app as api_app
+from magnum.common import clients
+from magnum.common import rpc_service
+from magnum.common import service
+from magnum.conductor.handlers import ca_conductor
+from magnum.conductor.handlers import cluster_conductor
+from magnum.conductor.handlers import conductor_listener
+from magnum.conductor.handlers import federation_conductor
+from magnum.conductor.handlers import indirection_api
+from magnum.conductor.handlers import nodegroup_conductor
+import magnum.conf
+from oslo_service import service as oslo_service
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cloud  # noqa: E402
+
+
+def create_schema():
+    """Magnum's own tables (its alembic migrations need MySQL's ALTERs)."""
+    from magnum.db.sqlalchemy import api as db_api
+    from magnum.db.sqlalchemy import models
+    models.Base.metadata.create_all(db_api.get_engine())
+
+
+def main():
+    config_file, heat_url, port = sys.argv[1:4]
+    service.prepare_service(['services', '--config-file', config_file])
+    create_schema()
+    cloud.Clients().install(clients.OpenStackClients, heat_url)
+    conf = magnum.conf.CONF
+    # the same endpoints as magnum.cmd.conductor.main
+    endpoints = [indirection_api.Handler(), cluster_conductor.Handler(),
+                 conductor_listener.Handler(), ca_conductor.Handler(),
+                 federation_conductor.Handler(),
+                 nodegroup_conductor.Handler()]
+    conductor = rpc_service.Service.create(
+        conf.conductor.topic, 'conductor-1', endpoints,
+        binary='magnum-conductor')
+    launcher = oslo_service.launch(conf, conductor, workers=1)
+    conductor.create_periodic_tasks()
+    eventlet.spawn(launcher.wait)
+    app = cloud.NoAuth(api_app.setup_app())
+    sock = eventlet.listen(('127.0.0.1', int(port)))
+    print('ready', flush=True)
+    wsgi.server(sock, app, log_output=False)
+
+
+if __name__ == '__main__':
+    main()
