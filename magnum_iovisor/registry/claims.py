@@ -90,8 +90,10 @@ class ClaimBook:
         moved = [h for h in set(before) | set(self._held)
                  if before.get(h, []) != self._held.get(h, [])]
         # legacy endpoints have no claims of their own: any newly held
-        # subnet may refuse some
-        for h in sorted(set(moved) | (self._legacy if moved else set())):
+        # subnet may refuse some; and a refusal's reason names the holder
+        others = (self._legacy | {h for h, _ in self.refused}
+                  if moved else set())
+        for h in sorted(set(moved) | others):
             changes.update(self._recheck(h))
         return changes
 
