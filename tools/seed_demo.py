@@ -54,6 +54,19 @@ def docker_engine():
     return dockerd.Dockerd()
 
 
+OUTSIDE_GROUP = policy.RESERVED['host']
+
+
+def _outside_as_host(rule):
+    def group(g):
+        return OUTSIDE_GROUP if g == policy.RESERVED['world'] else g
+    return rule._replace(src=group(rule.src), dst=group(rule.dst))
+
+
+HOST_SEED_POLICY = policy.format_text(policy.Policy(
+    _outside_as_host(r) for r in policy.parse_text(seed.SEED_POLICY).rules))
+
+
 def main():
     with contextlib.ExitStack() as stack:
         engine = stack.enter_context(docker_engine())
@@ -70,17 +83,21 @@ def main():
         conf([], default_config_files=[])
         conf.set_override('pin_dir', plugin.pin_dir, 'dataplane')
         dataplane = stack.enter_context(Dataplane(conf.dataplane))
-        dataplane.replace_policy(policy.parse_text(seed.SEED_POLICY))
-        print('policy: %s' % seed.SEED_POLICY)
+        # The host plays the seed's untagged outside, and the host is the
+        # reserved group host now, no longer 0: the seed's 0 is written host.
+        rules = HOST_SEED_POLICY
+        dataplane.replace_policy(policy.parse_text(rules))
+        print('policy: %s (the seed\'s %s, with this host as the outside)'
+              % (rules, seed.SEED_POLICY))
 
         prefix = 'mi-demo-' + uuid.uuid4().hex[:6]
         hosts = seed.start_seed(site, image, prefix)
         for role, (name, address) in hosts.items():
-            group = seed.groups()[role]
+            group = seed.groups(OUTSIDE_GROUP)[role]
             print('  %-8s %-15s group %d' % (role, address, group))
-        expected = seed.expected_matrix()
+        expected = seed.expected_matrix(rules, OUTSIDE_GROUP)
         seen = seed.seen_matrix(site, hosts)
-        print(seed.format_matrix(expected, seen))
+        print(seed.format_matrix(expected, seen, OUTSIDE_GROUP))
         if expected != seen:
             print('MISMATCH')
             return 1

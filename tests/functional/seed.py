@@ -147,14 +147,15 @@ def start_seed(site, image, prefix, tagging='expose'):
     return hosts
 
 
-def groups():
-    return dict(CONTAINERS, **{OUTSIDE: 0})
+def groups(outside=0):
+    """{role: group}; ``outside`` is the outside's (world, or host)."""
+    return dict(CONTAINERS, **{OUTSIDE: outside})
 
 
-def expected_matrix(rules=SEED_POLICY):
+def expected_matrix(rules=SEED_POLICY, outside=0):
     """{(src, dst): bool}: a ping needs the pair allowed both ways."""
     allowed = policy.parse_text(rules)
-    group = groups()
+    group = groups(outside)
 
     def ok(src, dst):
         return allowed.action(group[src], group[dst]) == policy.Action.ALLOW
@@ -171,8 +172,8 @@ def seen_matrix(site, hosts):
         return dict(zip(pairs, results))
 
 
-def format_matrix(expected, seen):
-    roles = list(groups())
+def format_matrix(expected, seen, outside=0):
+    roles = list(groups(outside))
     width = max(len(r) for r in roles) + 2
     lines = ['ping from \\ to'.ljust(width + 6)
              + ''.join(r.ljust(width + 6) for r in roles)]
@@ -187,7 +188,7 @@ def format_matrix(expected, seen):
                                 'yes' if got else 'no',
                                 '' if want == got else ' !!')
             cells.append(cell.ljust(width + 6))
-        label = '%s(%d)' % (src, groups()[src])
+        label = '%s(%d)' % (src, groups(outside)[src])
         lines.append(label.ljust(width + 6) + ''.join(cells))
     lines.append('cells: expected/seen; !! marks a mismatch')
     return '\n'.join(lines)
