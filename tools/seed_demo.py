@@ -12,6 +12,7 @@ on any mismatch; removes everything it made.
 import contextlib
 import os
 import sys
+import time
 import uuid
 
 from oslo_config import cfg
@@ -67,6 +68,16 @@ HOST_SEED_POLICY = policy.format_text(policy.Policy(
     _outside_as_host(r) for r in policy.parse_text(seed.SEED_POLICY).rules))
 
 
+def _wait_host_tagged(dataplane, address, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = dataplane.endpoint(address)
+        if entry is not None and entry.group == OUTSIDE_GROUP:
+            return
+        time.sleep(0.2)
+    print('%s is not tagged host after %d s' % (address, timeout))
+
+
 def main():
     with contextlib.ExitStack() as stack:
         engine = stack.enter_context(docker_engine())
@@ -92,6 +103,9 @@ def main():
 
         prefix = 'mi-demo-' + uuid.uuid4().hex[:6]
         hosts = seed.start_seed(site, image, prefix)
+        # the daemon tags this host's new addresses (the gateway the first
+        # Join put on a host end) on its next pass: at most 10 s
+        _wait_host_tagged(dataplane, site.outside_address)
         for role, (name, address) in hosts.items():
             group = seed.groups(OUTSIDE_GROUP)[role]
             print('  %-8s %-15s group %d' % (role, address, group))
