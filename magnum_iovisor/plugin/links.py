@@ -17,6 +17,7 @@ LOG = logging.getLogger(__name__)
 ALIAS_PREFIX = 'magnum-iovisor:'
 SCOPE_LINK = 253
 IPVLAN_MODE_L3 = 1
+ROUTE_CONNECTED = 1   # libnetwork types.CONNECTED: no next hop
 SYSCTL = '/proc/sys/net/ipv4/%s/%s/%s'
 
 
@@ -177,8 +178,13 @@ class Ipvlan(Macvlan):
                  ipvlan_mode=IPVLAN_MODE_L3)
 
     def join_info(self, network):
+        # A connected default route is not a gateway to libnetwork, which
+        # would then also join the sandbox to docker_gwbridge and fail to
+        # set that gateway over this route ("file exists"); Docker's own
+        # ipvlan L3 driver disables the gateway service the same way.
         return {'StaticRoutes': [{'Destination': '0.0.0.0/0',
-                                  'RouteType': 1}]}
+                                  'RouteType': ROUTE_CONNECTED}],
+                'DisableGatewayService': True}
 
 
 KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}
