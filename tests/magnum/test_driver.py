@@ -19,7 +19,7 @@ from oslo_config import fixture as config_fixture
 import testtools
 import yaml
 
-from magnum_iovisor import bootstrap
+from magnum_iovisor.bootstrap import policy_file as boot_policy
 from magnum_iovisor.magnum import driver as iovisor_driver
 from magnum_iovisor import policy
 
@@ -154,7 +154,7 @@ class TestDriver(DriverTestCase):
                 written_out(fields['parameters']['iovisor_policy']))
         # what the slave's boot hook reads back
         self.assertEqual(policy.parse(SEED_POLICY),
-                         bootstrap.read_policy(path))
+                         boot_policy.read_policy(path))
 
     def test_full_parameter_set(self):
         fields = self.create(iovisor_policy=SEED_POLICY,
