@@ -14,6 +14,7 @@ from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
 
 BpfError = libbpf.BpfError
@@ -86,6 +87,7 @@ class Dataplane:
         return sorted((*pair, *counter)
                       for pair, counter in self.maps['denied'].items())
 
+    @writer.exclusive
     def set_rule(self, src, dst, action):
         """Write one rule; the pair's counters, if any, carry on."""
         policy_model.check_group(src, 'source')
@@ -98,10 +100,12 @@ class Dataplane:
             packets=old.packets if old else 0,
             bytes=old.bytes if old else 0))
 
+    @writer.exclusive
     def remove_rule(self, src, dst):
         """Return False when there was no such rule."""
         return self.maps['policy'].delete((src, dst))
 
+    @writer.exclusive
     def replace_policy(self, new):
         """Make the map hold exactly ``new``; all or nothing.
 
@@ -215,6 +219,10 @@ class Dataplane:
         return [events.address(addr) for (addr,), _ in gone]
 
     # -- observation ----------------------------------------------------------
+
+    def writing_policy(self):
+        """Hold the policy write lock across a read-decide-write."""
+        return writer.policy_writer(self.pin_dir)
 
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop)
