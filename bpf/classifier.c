@@ -53,6 +53,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	pair.src = src ? src->group : GROUP_UNCLASSIFIED;
 	pair.dst = dst ? dst->group : GROUP_UNCLASSIFIED;
 
+	if (direction == DIR_FROM_PARENT && (!src || !src->ifindex))
+		return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt, &pair);
 	if (direction == DIR_FROM_ENDPOINT) {
 		if (!src || src->ifindex != skb->ifindex)
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,
@@ -72,6 +74,9 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 			      skb->len);
 		return drop(skb, DROP_NO_RULE, direction, &pkt, &pair);
 	}
+	/* what the parent passes was counted on the container's interface */
+	if (rule->action == ACTION_ALLOW && direction == DIR_FROM_PARENT)
+		return TC_ACT_OK;
 	count(&rule->packets, &rule->bytes, skb->len);
 	if (rule->action != ACTION_ALLOW)
 		return drop(skb, DROP_DENY_RULE, direction, &pkt, &pair);
@@ -86,4 +91,18 @@ int from_endpoint(struct __sk_buff *skb)
 int to_endpoint(struct __sk_buff *skb)
 {
 	return classify(skb, DIR_TO_ENDPOINT);
+}
+
+/* tcx egress of a macvlan/ipvlan parent, in the host namespace. A sender
+ * that skips its own interface's egress hook (PACKET_QDISC_BYPASS) still
+ * leaves through here; the host's own traffic (its sockets, or none) is
+ * not ours to judge. */
+int from_parent(struct __sk_buff *skb)
+{
+	u32 zero = 0;
+	struct netns_cookie *host = host_netns.lookup(&zero);
+
+	if (!host || bpf_get_netns_cookie(skb) == host->cookie)
+		return TC_ACT_OK;
+	return classify(skb, DIR_FROM_PARENT);
 }

@@ -24,6 +24,7 @@ enum drop_reason {
 enum direction {
 	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */
 	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
+	DIR_FROM_PARENT = 2,     /* a container's packet on its parent's egress */
 };
 
 /* endpoint flags; user space only, the classifiers ignore them */
@@ -54,6 +55,11 @@ struct rule {
 struct counter {
 	u64 packets;
 	u64 bytes;
+};
+
+/* host_netns: [0] -> the host namespace of the parents (from_parent) */
+struct netns_cookie {
+	u64 cookie;
 };
 
 struct drop_event {

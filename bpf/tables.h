@@ -17,6 +17,8 @@ BPF_TABLE_PINNED("hash", struct pair, struct rule, policy, RULES_MAX,
 		 PIN_DIR "/policy", BPF_F_NO_PREALLOC);
 BPF_TABLE_PINNED("lru_hash", struct pair, struct counter, denied, DENIED_MAX,
 		 PIN_DIR "/denied");
+BPF_TABLE_PINNED("array", u32, struct netns_cookie, host_netns, 1,
+		 PIN_DIR "/host_netns");
 
 /* bcc's BPF_RINGBUF_OUTPUT, pinned so that any process can read drop events */
 struct drop_events_table_t {

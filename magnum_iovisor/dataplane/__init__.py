@@ -7,6 +7,7 @@ offers the operations the CLI and the Docker driver need.
 import ipaddress
 import os
 import socket
+import struct
 
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane import events
@@ -14,6 +15,7 @@ from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
 
@@ -23,6 +25,7 @@ AttachError = tc.AttachError
 _ACTIONS = {policy_model.Action.ALLOW: layout.Action.ALLOW,
             policy_model.Action.DENY: layout.Action.DENY}
 _MODEL_ACTIONS = {v: k for k, v in _ACTIONS.items()}
+SO_NETNS_COOKIE = 71   # asm-generic/socket.h, Linux >= 5.14
 
 
 def address_key(address):
@@ -217,6 +220,36 @@ class Dataplane:
         for key, _ in gone:
             self.maps['endpoints'].delete(key)
         return [events.address(addr) for (addr,), _ in gone]
+
+    def attach_links(self, ifname, address, group, key):
+        """Enforce on ``ifname`` (host namespace) with tcx links.
+
+        For an interface about to be moved into a sandbox: the links stay
+        on it (see ``tcx``). Raises ``tcx.Unsupported`` on old kernels.
+        """
+        policy_model.check_group(group, 'group')
+        index = tc.ifindex(ifname)
+        # links first: until the entry exists they drop all it sends
+        tcx.attach(self.pin_dir, self.programs, index, key)
+        self.maps['endpoints'].set(address_key(address), (group, 0, index))
+        return index
+
+    def attach_parent(self, ifname):
+        """Enforce on what containers send past their own interface."""
+        with socket.socket() as probe:   # this thread's namespace
+            cookie = probe.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+        self.maps['host_netns'].set((0,), struct.unpack('=Q', cookie))
+        tcx.attach(self.pin_dir, self.programs, tc.ifindex(ifname),
+                   tcx.parent_key(ifname), tcx.PARENT_HOOKS)
+
+    def detach_parent(self, ifname):
+        return tcx.detach(self.pin_dir, tcx.parent_key(ifname))
+
+    def detach_links(self, key):
+        return tcx.detach(self.pin_dir, key)
+
+    def linked(self, key):
+        return tcx.attached(self.pin_dir, key)
 
     # -- observation ----------------------------------------------------------
 

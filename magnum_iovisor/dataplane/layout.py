@@ -26,6 +26,7 @@ class DropReason(enum.IntEnum):
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
+    FROM_PARENT = 2
 
 
 class EndpointFlag(enum.IntFlag):
@@ -71,11 +72,20 @@ class DropEvent(ctypes.Structure):
                 ('len', ctypes.c_uint32)]
 
 
+class Index(ctypes.Structure):
+    _fields_ = [('index', ctypes.c_uint32)]
+
+
+class NetnsCookie(ctypes.Structure):
+    _fields_ = [('cookie', ctypes.c_uint64)]
+
+
 # map name (as declared in bpf/tables.h and pinned) -> (key, value) types
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
     'policy': (Pair, Rule),
     'denied': (Pair, Counter),
+    'host_netns': (Index, NetnsCookie),
 }
 EVENTS_MAP = 'drop_events'
-PROGRAMS = ('from_endpoint', 'to_endpoint')
+PROGRAMS = ('from_endpoint', 'to_endpoint', 'from_parent')

@@ -13,6 +13,8 @@ import threading
 import time
 
 from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.dataplane.libbpf import BpfError
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.plugin import links
 from magnum_iovisor.plugin import quarantine
 from magnum_iovisor.plugin import sandbox
@@ -89,6 +91,8 @@ class Driver:
         self.attached = set()     # endpoint ids whose programs are on
         self.watchers = {}        # endpoint id -> Thread
         self.joined_at = {}       # endpoint id -> monotonic time of Join
+        self.tcx = True           # until the kernel says it has none
+        self.attach_failures = 0  # Joins failed for want of filters
 
     # -- lookups --------------------------------------------------------------
 
@@ -161,6 +165,8 @@ class Driver:
         with self.lock:
             if network.id in self.networks:
                 raise DriverError('network %s exists' % network.id)
+            if kind.sandbox_side:
+                self._guard_parent(parent)
             self.store.save_network(network)
             self.networks[network.id] = network
         LOG.info('network %s: %s, %s, group %d%s', network.id[:12], mode,
@@ -177,8 +183,27 @@ class Driver:
                 self._remove_endpoint(endpoint)
             self.store.delete_network(network.id)
             del self.networks[network.id]
+            if network.parent and not any(
+                    other.parent == network.parent
+                    for other in self.networks.values()):
+                self.agent.detach_parent(network.parent)
         LOG.info('network %s deleted', network.id[:12])
         return {}
+
+    def _guard_parent(self, parent):
+        """from_parent on the parent's egress (bpf/classifier.c)."""
+        if not self.tcx:
+            return
+        try:
+            self.agent.attach_parent(parent)
+        except tcx.Unsupported as exc:
+            LOG.warning('%s: no tcx, so nothing stops a container from '
+                        'sending past its own filters with '
+                        'PACKET_QDISC_BYPASS', exc)
+            self.tcx = False
+        except (tc.AttachError, BpfError) as exc:
+            raise DriverError('cannot attach the classifier to parent %s: %s'
+                              % (parent, exc))
 
     # -- endpoints ------------------------------------------------------------
 
@@ -272,6 +297,31 @@ class Driver:
             kind.plug(network, endpoint)
         except links.LinkError as exc:
             raise DriverError(str(exc))
+        if kind.sandbox_side and self.tcx:
+            # On the interface before Docker moves it: the move keeps tcx
+            # links, so the container never runs unfiltered
+            # (dataplane/tcx.py). Failing here fails Join: no network.
+            try:
+                self.agent.attach_links(endpoint.sandbox_ifname,
+                                        endpoint.address, endpoint.group,
+                                        endpoint.id)
+            except tcx.Unsupported as exc:
+                LOG.warning('%s: this kernel has no tcx; macvlan/ipvlan '
+                            'filters are attached once the interface is in '
+                            'the sandbox, so a container\'s first packets '
+                            'can pass unfiltered', exc)
+                self.tcx = False
+            except (tc.AttachError, BpfError) as exc:
+                self.attach_failures += 1
+                LOG.error('endpoint %s: cannot attach the classifiers to %s: '
+                          '%s; Join fails', endpoint.id[:12],
+                          endpoint.sandbox_ifname, exc)
+                raise DriverError('cannot attach the classifiers to %s: %s; '
+                                  'the container gets no network without '
+                                  'them' % (endpoint.sandbox_ifname, exc))
+            else:
+                self.attached.add(endpoint.id)
+                return
         if kind.sandbox_side:
             # Tagged and announced now, so traffic to it is classified from
             # any interface of any host; its own filters follow once it is
@@ -287,6 +337,7 @@ class Driver:
         self.attached.discard(endpoint.id)
         self.joined_at.pop(endpoint.id, None)
         self.watchers.pop(endpoint.id, None)
+        self.agent.detach_links(endpoint.id)
         self._kind(endpoint).unplug(endpoint)
         if not any(other.address == endpoint.address and other.sandbox_key
                    for other in self.endpoints.values()
@@ -379,6 +430,12 @@ class Driver:
         """
         held = quarantine.names(self.store.state_dir, 'networks')
         with self.lock:
+            for parent in sorted({n.parent for n in self.networks.values()
+                                  if n.parent}):
+                try:
+                    self._guard_parent(parent)
+                except DriverError as exc:
+                    LOG.error('%s', exc)
             # Unjoined first: they must not untag an address a joined
             # endpoint holds now.
             for endpoint in sorted(self.endpoints.values(),
@@ -416,7 +473,10 @@ class Driver:
             if (sandbox.find_link(endpoint.sandbox_key, alias)
                     or kind.plugged(endpoint)):
                 self.agent.tag(endpoint.address, endpoint.group)
-                self._watch(endpoint)
+                if self.agent.linked(endpoint.id):
+                    self.attached.add(endpoint.id)
+                else:
+                    self._watch(endpoint)
                 LOG.info('endpoint %s: restored', endpoint.id[:12])
                 return
         elif kind.plugged(endpoint):

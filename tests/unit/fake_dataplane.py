@@ -11,6 +11,8 @@ class FakeDataplane:
         self.entries = {}        # address -> Endpoint(group, flags, ifindex)
         self.policy_in_force = policy.Policy()
         self.interfaces = {}     # ifname -> ifindex
+        self.links = {}          # key -> ifname (tcx links)
+        self.link_error = None   # raised by attach_links when set
 
     def endpoints(self):
         return sorted((a, e.group, e.ifindex)
@@ -57,6 +59,24 @@ class FakeDataplane:
         for address in gone:
             del self.entries[address]
         return gone
+
+    def attach_links(self, ifname, address, group, key):
+        if self.link_error is not None:
+            raise self.link_error
+        self.links[key] = ifname
+        return self.attach(ifname, address, group)
+
+    def attach_parent(self, ifname):
+        self.links['parent@' + ifname] = ifname
+
+    def detach_parent(self, ifname):
+        return self.links.pop('parent@' + ifname, None) is not None
+
+    def detach_links(self, key):
+        return self.links.pop(key, None) is not None
+
+    def linked(self, key):
+        return key in self.links
 
     def tags(self):
         """{address: group} of this host's own entries."""

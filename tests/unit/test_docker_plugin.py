@@ -12,6 +12,7 @@ from aiohttp import test_utils
 import fixtures
 import testtools
 
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.plugin import driver
 from magnum_iovisor.plugin import routes
 from magnum_iovisor.plugin import schemas
@@ -193,8 +194,7 @@ class DriverTest(testtools.TestCase):
         self.new_driver().reconcile()
         self.assertTagged({'10.77.0.50': 7})
 
-    def test_sandbox_side_endpoints_are_announced_at_join(self):
-        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+    def macvlan_endpoint(self):
         self.driver.kinds = {'veth': self.veth, 'macvlan': FakeMacvlan()}
         request = create_network({'iovisor.mode': 'macvlan',
                                   'iovisor.parent': 'lo'})
@@ -202,9 +202,45 @@ class DriverTest(testtools.TestCase):
         self.driver.create_network(request)
         self.driver.create_endpoint(dict(create_endpoint('e1'),
                                          NetworkID=net))
+        return net
+
+    def test_sandbox_side_endpoints_are_linked_at_join(self):
+        watch = self.useFixture(fixtures.MockPatchObject(driver.Driver,
+                                                         '_watch')).mock
+        net = self.macvlan_endpoint()
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/x'})
+        self.assertEqual({'e1': 'ime1', 'parent@lo': 'lo'},
+                         self.dataplane.links)
+        self.assertIn('e1', self.driver.attached)
+        watch.assert_not_called()
+        self.assertEqual({'10.77.0.50': 0}, announced(self.agent))
+        self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
+        self.assertEqual({'parent@lo': 'lo'}, self.dataplane.links)
+        self.assertTagged({})
+        self.driver.delete_endpoint({'NetworkID': net, 'EndpointID': 'e1'})
+        self.driver.delete_network({'NetworkID': net})
+        self.assertEqual({}, self.dataplane.links)
+
+    def test_failing_links_fail_join(self):
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.libbpf.BpfError(1, 'injected')
+        self.assertRaisesRegex(
+            driver.DriverError, 'injected; the container gets no network',
+            self.driver.join, {'NetworkID': net, 'EndpointID': 'e1',
+                               'SandboxKey': '/run/netns/x'})
+        self.assertEqual(1, self.driver.attach_failures)
+        self.assertTagged({})
+        self.assertIsNone(self.driver.endpoints['e1'].sandbox_key)
+
+    def test_without_tcx_sandbox_side_endpoints_are_announced_at_join(self):
+        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.Unsupported(22, 'no tcx')
         self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
                           'SandboxKey': '/run/netns/x'})
         self.assertTagged({'10.77.0.50': 0})
+        self.assertFalse(self.driver.tcx)
         self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
         self.assertTagged({})
 
