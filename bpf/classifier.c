@@ -26,6 +26,13 @@ static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 		.ifindex = skb->ifindex,
 		.len = skb->len,
 	};
+	u32 index = reason;
+	struct counter *dropped = drops.lookup(&index);
+
+	if (dropped) {   /* per CPU: no other writer */
+		dropped->packets += 1;
+		dropped->bytes += skb->len;
+	}
 	drop_events.ringbuf_output(&ev, sizeof(ev), 0);
 	return TC_ACT_SHOT;
 }

@@ -20,6 +20,7 @@ enum drop_reason {
 	DROP_ETHERTYPE = 4,      /* neither IPv4 nor ARP */
 	DROP_MALFORMED = 5,      /* too short for its headers */
 };
+#define DROP_REASONS_MAX 8       /* entries of the drops map (index: reason) */
 
 enum direction {
 	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */

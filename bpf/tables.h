@@ -17,6 +17,9 @@ BPF_TABLE_PINNED("hash", struct pair, struct rule, policy, RULES_MAX,
 		 PIN_DIR "/policy", BPF_F_NO_PREALLOC);
 BPF_TABLE_PINNED("lru_hash", struct pair, struct counter, denied, DENIED_MAX,
 		 PIN_DIR "/denied");
+/* drops: per-CPU packets and bytes dropped, indexed by enum drop_reason */
+BPF_TABLE_PINNED("percpu_array", u32, struct counter, drops,
+		 DROP_REASONS_MAX, PIN_DIR "/drops");
 
 /* bcc's BPF_RINGBUF_OUTPUT, pinned so that any process can read drop events */
 struct drop_events_table_t {

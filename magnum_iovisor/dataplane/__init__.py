@@ -13,6 +13,7 @@ from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
+from magnum_iovisor.dataplane.pinned import PerCpuArray
 from magnum_iovisor.dataplane.pinned import PinnedMap
 from magnum_iovisor import policy as policy_model
 
@@ -41,6 +42,9 @@ class Dataplane:
         self.maps = {
             name: PinnedMap(loader.map_pin(self.pin_dir, name), *types)
             for name, types in layout.MAPS.items()}
+        self.percpu = {
+            name: PerCpuArray(loader.map_pin(self.pin_dir, name), *types)
+            for name, types in layout.PERCPU_MAPS.items()}
         prog_dir = loader.program_dir(self.pin_dir, self.version)
         self.programs = {name: libbpf.obj_get(os.path.join(prog_dir, name))
                          for name in layout.PROGRAMS}
@@ -48,7 +52,7 @@ class Dataplane:
             loader.map_pin(self.pin_dir, layout.EVENTS_MAP))
 
     def close(self):
-        for pinned in self.maps.values():
+        for pinned in (*self.maps.values(), *self.percpu.values()):
             pinned.close()
         for fd in (*self.programs.values(), self.events_fd):
             os.close(fd)
@@ -215,6 +219,15 @@ class Dataplane:
         return [events.address(addr) for (addr,), _ in gone]
 
     # -- observation ----------------------------------------------------------
+
+    def drops(self):
+        """{reason name (lower case): (packets, bytes)} dropped so far."""
+        result = {}
+        for reason in layout.DropReason:
+            row = self.percpu['drops'].get(reason.value)
+            result[reason.name.lower()] = (row.packets, row.bytes) if row \
+                else (0, 0)
+        return result
 
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop)

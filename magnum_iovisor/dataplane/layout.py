@@ -23,6 +23,9 @@ class DropReason(enum.IntEnum):
     MALFORMED = 5
 
 
+DROP_REASONS_MAX = 8     # entries of the drops map, indexed by DropReason
+
+
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
@@ -76,6 +79,10 @@ MAPS = {
     'endpoints': (EndpointKey, Endpoint),
     'policy': (Pair, Rule),
     'denied': (Pair, Counter),
+}
+# per-CPU maps: a value per possible CPU, read with PerCpuArray
+PERCPU_MAPS = {
+    'drops': (ctypes.c_uint32, Counter),    # index: DropReason
 }
 EVENTS_MAP = 'drop_events'
 PROGRAMS = ('from_endpoint', 'to_endpoint')

@@ -81,6 +81,7 @@ for _name, _args, _res in [
         ('bpf_map_lookup_batch', [ctypes.c_int, _c, _c, _c, _c,
                                   ctypes.POINTER(ctypes.c_uint32), _c],
          ctypes.c_int),
+        ('libbpf_num_possible_cpus', [], ctypes.c_int),
         ('bpf_prog_test_run_opts', [ctypes.c_int, _c], ctypes.c_int),
         ('ring_buffer__new', [ctypes.c_int, RING_CALLBACK, _c, _c], _c),
         ('ring_buffer__poll', [_c, ctypes.c_int], ctypes.c_int),
@@ -174,6 +175,10 @@ def lookup_batch(fd, key_size, value_size, chunk=8192):
             return
         in_batch.value = out_batch.value
         first = False
+
+
+def possible_cpus():
+    return _check(_lib.libbpf_num_possible_cpus(), 'possible CPUs')
 
 
 def test_run(prog_fd, packet, repeat=1, ctx=None):

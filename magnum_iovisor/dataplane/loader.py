@@ -71,7 +71,8 @@ def pin_lock(pin_dir):
 
 
 def _pinned(pin_dir, version):
-    names = [map_pin(pin_dir, m) for m in (*layout.MAPS, layout.EVENTS_MAP)]
+    maps = (*layout.MAPS, *layout.PERCPU_MAPS, layout.EVENTS_MAP)
+    names = [map_pin(pin_dir, m) for m in maps]
     names += [os.path.join(program_dir(pin_dir, version), p)
               for p in layout.PROGRAMS]
     return all(os.path.exists(n) for n in names)

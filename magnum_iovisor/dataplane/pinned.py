@@ -9,11 +9,13 @@ import collections
 import ctypes
 import os
 import struct
+import sys
 
 from magnum_iovisor.dataplane import libbpf
 
 _FORMATS = {ctypes.c_uint8: 'B', ctypes.c_uint16: 'H', ctypes.c_uint32: 'I',
             ctypes.c_uint64: 'Q'}
+_LITTLE = sys.byteorder == 'little'
 
 
 class Codec:
@@ -95,6 +97,43 @@ class PinnedMap:
     def delete_many(self, keys):
         if keys:
             libbpf.delete_batch(self.fd, self.key.pack_many(keys), len(keys))
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class PerCpuArray:
+    """A pinned per-CPU array: each index summed over the possible CPUs."""
+
+    def __init__(self, path, key_type, value_type):
+        self.path = path
+        self.value = Codec(value_type)
+        self.row = self.value.row
+        self.key_size = ctypes.sizeof(key_type)
+        self.fd = libbpf.obj_get(path)
+        info = libbpf.map_info(self.fd)
+        self.max_entries = info.max_entries
+        if info.value_size != self.value.size:
+            os.close(self.fd)
+            raise libbpf.BpfError(
+                0, 'map pinned at %s has value size %d, this version '
+                   'expects %d' % (path, info.value_size, self.value.size))
+        # the kernel hands one value per possible CPU, each 8-byte aligned
+        self.stride = (self.value.size + 7) // 8 * 8
+        self.cpus = libbpf.possible_cpus()
+
+    def get(self, index):
+        """The row at ``index``, its fields summed over every CPU."""
+        values = ctypes.create_string_buffer(self.stride * self.cpus)
+        key = index.to_bytes(self.key_size, 'little' if _LITTLE else 'big')
+        if not libbpf.lookup(self.fd, key, values):
+            return None
+        raw = values.raw
+        rows = [self.value.unpack(raw[i:i + self.value.size])
+                for i in range(0, len(raw), self.stride)]
+        return self.row._make(map(sum, zip(*rows)))
 
     def close(self):
         if self.fd is not None:

@@ -101,6 +101,22 @@ class ClassifierTest(base.DataplaneTestCase):
         rules = {r.pair: n for r, n, _ in self.dataplane.rules()}
         self.assertEqual(1, rules[(100, 200)])            # counted once
 
+    def test_drops_are_counted_by_reason(self):
+        self.assertEqual({r.name.lower(): (0, 0) for r in layout.DropReason},
+                         self.dataplane.drops())
+        no_rule = ipv4('192.0.2.1', '10.1.0.3')
+        denied = ipv4('10.1.0.3', '10.1.0.4')
+        for _ in range(3):
+            self.run_prog('to_endpoint', no_rule)
+        self.run_prog('from_endpoint', denied)
+        self.run_prog('from_endpoint', ipv4('10.9.9.9', '192.0.2.7'))
+        self.run_prog('from_endpoint', ipv4('10.1.0.3', '192.0.2.1'))  # ok
+        drops = self.dataplane.drops()
+        self.assertEqual((3, 3 * len(no_rule)), drops['no_rule'])
+        self.assertEqual((1, len(denied)), drops['deny_rule'])
+        self.assertEqual(1, drops['spoofed_source'][0])
+        self.assertEqual((0, 0), drops['malformed'])
+
     def test_unknown_addresses_are_group_zero(self):
         self.dataplane.replace_policy(policy.parse('0>0'))
         self.assertEqual(TC_ACT_OK, self.run_prog(
@@ -134,6 +150,13 @@ class LayoutTest(base.DataplaneTestCase):
             else:
                 self.assertEqual(c_key, fields(key), name)
             self.assertEqual(fields(table.Leaf), fields(value), name)
+        for name, (key, value) in layout.PERCPU_MAPS.items():
+            table = bpf[name.encode()]
+            self.assertEqual(fields(table.Key), ctypes.sizeof(key), name)
+            per_cpu = table.Leaf._type_    # bcc: an array, one per CPU
+            self.assertEqual(fields(per_cpu), fields(value), name)
+            self.assertEqual(layout.DROP_REASONS_MAX, len(table), name)
+        self.assertLess(max(layout.DropReason), layout.DROP_REASONS_MAX)
 
     def test_drop_event_layout_matches_the_c(self):
         # bcc describes the event struct only through the program's use of
