@@ -82,6 +82,19 @@ class Dataplane:
                  v.packets, v.bytes)
                 for (src, dst), v in sorted(self._rule_entries().items())]
 
+    def rule_counters(self):
+        """[(src, dst, policy.Action, packets, bytes)], unsorted.
+
+        The same as ``rules()`` in plain tuples, for scrapes: a third of
+        the time at 100,000 rules.
+        """
+        allow, deny = layout.Action.ALLOW, policy_model.Action.DENY
+        model_allow = policy_model.Action.ALLOW
+        return [(src, dst, model_allow if action == allow else deny,
+                 packets, nbytes)
+                for (src, dst), (action, _, packets, nbytes)
+                in self.maps['policy'].items(plain=True)]
+
     def policy(self):
         return self._policy_of(self._rule_entries())
 
@@ -145,6 +158,18 @@ class Dataplane:
         """[(address, group, ifindex)]; ifindex 0 for tagged addresses."""
         return sorted((events.address(addr), value.group, value.ifindex)
                       for (addr,), value in self.maps['endpoints'].items())
+
+    def endpoint_counts(self):
+        """{'local': n, 'learned': n, 'tagged': n}, in one pass."""
+        counts = {'local': 0, 'learned': 0, 'tagged': 0}
+        for _, value in self.maps['endpoints'].items():
+            if value.flags & layout.EndpointFlag.LEARNED:
+                counts['learned'] += 1
+            elif value.ifindex:
+                counts['local'] += 1
+            else:
+                counts['tagged'] += 1
+        return counts
 
     def endpoint(self, address):
         """The entry of ``address`` (group, flags, ifindex), or None."""

@@ -79,13 +79,16 @@ class PinnedMap:
         """Return False when the key was absent."""
         return libbpf.delete(self.fd, self.key.pack(key))
 
-    def items(self):
-        """[(key, value)] of every entry, in the map's order."""
+    def items(self, plain=False):
+        """[(key, value)] of every entry, in the map's order.
+
+        ``plain``: values as plain tuples too (faster: no named tuples).
+        """
         result = []
         for keys, values, _ in libbpf.lookup_batch(self.fd, self.key.size,
                                                    self.value.size):
             result.extend(zip(self.key.unpack_many(keys, plain=True),
-                              self.value.unpack_many(values)))
+                              self.value.unpack_many(values, plain)))
         return result
 
     def set_many(self, items):

@@ -73,6 +73,7 @@ class ZooKeeperRegistry(registry.Registry):
         self._desired = {}       # address -> Endpoint, this host's
         self._confirmed = {}     # address -> Endpoint in ZooKeeper, ours
         self._connected = False
+        self._kazoo_state = None
         self._stocktaking = True
         self._closing = False
         self._watching = False
@@ -93,6 +94,7 @@ class ZooKeeperRegistry(registry.Registry):
         # called from kazoo's connection thread: record and wake, never block
         with self._state:
             self._connected = state == KazooState.CONNECTED
+            self._kazoo_state = state
             if state == KazooState.CONNECTED:
                 self._stocktaking = True
             elif state == KazooState.LOST:
@@ -107,6 +109,13 @@ class ZooKeeperRegistry(registry.Registry):
             raise registry.Unavailable(
                 'ZooKeeper at %s is not reachable (waited %.1f s)'
                 % (self.hosts, timeout))
+
+    @property
+    def connection_state(self):
+        # kazoo: SUSPENDED keeps the session, LOST means it expired
+        if self._kazoo_state is None:
+            return 'connecting'
+        return str(self._kazoo_state).lower()
 
     @property
     def session_id(self):

@@ -76,6 +76,21 @@ class ZooKeeperRegistryTest(testtools.TestCase):
         expected = {ep('10.1.1.1', 100, 'a'), ep('10.1.1.3', 200, 'a')}
         self.assertEqual(expected, watcher.wait_for(expected))
 
+    def test_connection_state_follows_the_server(self):
+        self.zk.server.stop()
+        reg = self.registry('a')
+        self.assertEqual('connecting', reg.connection_state)
+        self.zk.server.start()
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'connected', TIMEOUT))
+        self.zk.server.stop()
+        # 2 s session: suspended at once, lost once the session expired
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'suspended', TIMEOUT))
+        self.zk.server.start()
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'connected', TIMEOUT))
+
     def test_a_group_change_is_one_new_node(self):
         publisher = self.registry('a')
         watcher = Snapshots()
