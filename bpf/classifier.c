@@ -11,10 +11,29 @@
 #include "parse.h"
 #include "tables.h"
 
+static __always_inline int tracing(struct __sk_buff *skb)
+{
+	return skb->cb[TRACE_CB_MAGIC] == TRACE_MAGIC;
+}
+
+/* What a traced packet got: its groups, the drop reason (0: passed). */
+static __always_inline int traced(struct __sk_buff *skb, int verdict,
+				  u8 reason, struct pair *pair, u32 rule)
+{
+	skb->cb[TRACE_CB_GROUPS] = (u32)pair->src << 16 | pair->dst;
+	skb->cb[TRACE_CB_REASON] = reason;
+	skb->cb[TRACE_CB_RULE] = rule;
+	return verdict;
+}
+
 static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 				u8 direction, struct packet *pkt,
 				struct pair *pair)
 {
+	if (tracing(skb))
+		return traced(skb, TC_ACT_SHOT, reason, pair,
+			      reason == DROP_DENY_RULE);
+
 	struct drop_event ev = {
 		.saddr = pkt->saddr,
 		.daddr = pkt->daddr,
@@ -70,6 +89,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	}
 
 	struct rule *rule = policy.lookup(&pair);
+	if (!rule && tracing(skb))
+		return drop(skb, DROP_NO_RULE, direction, &pkt, &pair);
 	if (!rule) {
 		struct counter zero = {};
 		struct counter *denied_pair = denied.lookup_or_try_init(&pair,
@@ -79,9 +100,12 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 			      skb->len);
 		return drop(skb, DROP_NO_RULE, direction, &pkt, &pair);
 	}
-	count(&rule->packets, &rule->bytes, skb->len);
+	if (!tracing(skb))
+		count(&rule->packets, &rule->bytes, skb->len);
 	if (rule->action != ACTION_ALLOW)
 		return drop(skb, DROP_DENY_RULE, direction, &pkt, &pair);
+	if (tracing(skb))
+		return traced(skb, TC_ACT_OK, 0, &pair, 1);
 	return TC_ACT_OK;
 }
 

@@ -27,6 +27,19 @@ enum direction {
 	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
 };
 
+/* A packet whose skb->cb[TRACE_CB_MAGIC] holds TRACE_MAGIC (only
+ * BPF_PROG_TEST_RUN sets it: iovisor-policy trace) gets the same verdict but
+ * is neither counted nor reported; the classifier writes what it decided
+ * into the other cb words, which the test run hands back.
+ */
+#define TRACE_MAGIC 0x74726163   /* "trac" */
+enum trace_cb {
+	TRACE_CB_MAGIC = 0,
+	TRACE_CB_GROUPS = 1,     /* src group << 16 | dst group */
+	TRACE_CB_REASON = 2,     /* enum drop_reason, 0: passed */
+	TRACE_CB_RULE = 3,       /* 1: a rule decided, 0: default deny/no rule */
+};
+
 /* endpoint flags; user space only, the classifiers ignore them */
 enum endpoint_flag {
 	ENDPOINT_LEARNED = 1 << 0, /* written by the cluster registry sync */

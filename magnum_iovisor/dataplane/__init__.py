@@ -7,6 +7,7 @@ offers the operations the CLI and the Docker driver need.
 import ipaddress
 import os
 import socket
+import typing
 
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane import events
@@ -23,6 +24,17 @@ AttachError = tc.AttachError
 _ACTIONS = {policy_model.Action.ALLOW: layout.Action.ALLOW,
             policy_model.Action.DENY: layout.Action.DENY}
 _MODEL_ACTIONS = {v: k for k, v in _ACTIONS.items()}
+
+
+TC_ACT_OK = 0
+
+
+class Traced(typing.NamedTuple):
+    passed: bool
+    src_group: int
+    dst_group: int
+    reason: typing.Optional[str]     # a drop reason (lower case), or None
+    by_rule: bool                    # False: no rule matched
 
 
 def address_key(address):
@@ -256,6 +268,25 @@ class Dataplane:
 
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop)
+
+    def trace(self, packet):
+        """Classify ``packet`` where it enters its destination endpoint.
+
+        The pinned to_endpoint program runs on it through BPF_PROG_TEST_RUN
+        with the trace mark: the verdict is enforcement's own, nothing is
+        counted or reported. Returns a ``Traced``.
+        """
+        ctx = libbpf.SkBuff()
+        ctx.cb[layout.TraceCb.MAGIC] = layout.TRACE_MAGIC
+        verdict, _ = libbpf.test_run(self.programs['to_endpoint'], packet,
+                                     ctx=ctx)
+        groups = ctx.cb[layout.TraceCb.GROUPS]
+        reason = ctx.cb[layout.TraceCb.REASON]
+        return Traced(passed=verdict == TC_ACT_OK, src_group=groups >> 16,
+                      dst_group=groups & 0xffff,
+                      reason=layout.DropReason(reason).name.lower()
+                      if reason else None,
+                      by_rule=bool(ctx.cb[layout.TraceCb.RULE]))
 
     def test_run(self, program, packet, repeat=1):
         """Run a program on ``packet`` in the kernel: (verdict, ns/run)."""

@@ -31,6 +31,17 @@ class Direction(enum.IntEnum):
     TO_ENDPOINT = 1
 
 
+TRACE_MAGIC = 0x74726163   # in skb->cb[TraceCb.MAGIC]: a traced test run
+
+
+class TraceCb(enum.IntEnum):
+    """skb->cb words of a traced test run."""
+    MAGIC = 0
+    GROUPS = 1       # src group << 16 | dst group
+    REASON = 2       # DropReason, 0: passed
+    RULE = 3         # 1: a rule decided, 0: no rule (default deny)
+
+
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
 

@@ -117,6 +117,26 @@ class ClassifierTest(base.DataplaneTestCase):
         self.assertEqual(1, drops['spoofed_source'][0])
         self.assertEqual((0, 0), drops['malformed'])
 
+    def test_trace_gets_the_verdict_uncounted_and_unreported(self):
+        self.dataplane.tag('10.1.0.5', 300)
+        self.dataplane.replace_policy(policy.parse('100>0 0>100 100>200:deny'))
+        cases = {('192.0.2.1', '10.1.0.3'): (True, 0, 100, None, True),
+                 ('10.1.0.3', '10.1.0.4'): (False, 100, 200, 'deny_rule',
+                                            True),
+                 ('10.1.0.5', '10.1.0.3'): (False, 300, 100, 'no_rule',
+                                            False)}
+        for (src, dst), expected in cases.items():
+            packet = ipv4(src, dst)
+            self.assertEqual(expected, tuple(self.dataplane.trace(packet)))
+            verdict = self.run_prog('to_endpoint', packet)    # counted
+            self.assertEqual(expected[0], verdict == TC_ACT_OK)
+        rules = {r.pair: n for r, n, _ in self.dataplane.rules()}
+        self.assertEqual({(100, 0): 0, (0, 100): 1, (100, 200): 1}, rules)
+        self.assertEqual([(300, 100, 1, 60)], self.dataplane.denied())
+        self.assertEqual(['deny_rule', 'no_rule'],
+                         sorted(d.reason for d in self.drops()))
+        self.assertEqual(1, self.dataplane.drops()['no_rule'][0])
+
     def test_unknown_addresses_are_group_zero(self):
         self.dataplane.replace_policy(policy.parse('0>0'))
         self.assertEqual(TC_ACT_OK, self.run_prog(
