@@ -1,111 +1,267 @@
 /* tc classifiers (direct action) for an endpoint's interface.
  *
  * from_endpoint sees what the container sends, to_endpoint what it receives.
- * Default deny: only ARP passes unchecked; IPv4 needs an allow rule for its
- * (source group, destination group) pair; every other ethertype is dropped.
- * The map lookups live here because bcc rewrites them only in this file.
+ * Each packet is decided once: where it leaves its endpoint, unless its
+ * destination is an endpoint of this host, then where it enters that one.
+ * A packet of a tracked connection (either way, or an ICMP error about it)
+ * passes; any other needs an allow rule for (source group, destination
+ * group, protocol, destination port) and, when allowed, opens a connection.
+ * ARP passes when its sender is the sending endpoint; IPv6 neighbour
+ * discovery passes; every other ethertype is dropped. to_endpoint accepts
+ * only packets addressed to its own endpoint (so no IP broadcast or
+ * multicast reaches a container).
+ * The map lookups live here because bcc rewrites them only in this file;
+ * the headers hold the pure parts, one concept each.
  */
 #include <uapi/linux/bpf.h>
 #include <uapi/linux/pkt_cls.h>
 
 #include "parse.h"
+#include "policy.h"
+#include "conntrack.h"
+#include "events.h"
 #include "tables.h"
+
+static __always_inline u64 state_get(u32 index)
+{
+	u64 *value = state.lookup(&index);
+	return value ? *value : 0;
+}
+
+static __always_inline void lose_event(void)
+{
+	u32 zero = 0;
+	u64 *lost = events_lost.lookup(&zero);
+	if (lost)
+		*lost += 1;
+}
 
 static __always_inline int tracing(struct __sk_buff *skb)
 {
 	return skb->cb[TRACE_CB_MAGIC] == TRACE_MAGIC;
 }
 
-/* What a traced packet got: its groups, the drop reason (0: passed). */
+/* What a traced packet got: its groups, the drop reason (0: passed) and
+ * the rule that decided (index + 1; 0: none). */
 static __always_inline int traced(struct __sk_buff *skb, int verdict,
-				  u8 reason, struct pair *pair, u32 rule)
+				  u8 reason, u16 src_group, u16 dst_group,
+				  u32 rule)
 {
-	skb->cb[TRACE_CB_GROUPS] = (u32)pair->src << 16 | pair->dst;
+	skb->cb[TRACE_CB_GROUPS] = (u32)src_group << 16 | dst_group;
 	skb->cb[TRACE_CB_REASON] = reason;
 	skb->cb[TRACE_CB_RULE] = rule;
 	return verdict;
 }
 
+static __always_inline void count_drop(u8 reason, u32 len)
+{
+	u32 index = reason;
+	struct counter *dropped = drops.lookup(&index);
+	if (dropped) {            /* this CPU's: no atomics needed */
+		dropped->packets += 1;
+		dropped->bytes += len;
+	}
+}
+
 static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 				u8 direction, struct packet *pkt,
-				struct pair *pair)
+				u16 src_group, u16 dst_group)
 {
 	if (tracing(skb))
-		return traced(skb, TC_ACT_SHOT, reason, pair,
-			      reason == DROP_DENY_RULE);
-
+		return traced(skb, TC_ACT_SHOT, reason, src_group, dst_group,
+			      0);
+	count_drop(reason, skb->len);
+	u64 now = bpf_ktime_get_ns();
+	if (now > state_get(STATE_LISTEN_UNTIL))
+		return TC_ACT_SHOT;       /* nobody listens */
+	u32 zero = 0;
+	struct budget *budget = event_budget.lookup(&zero);
+	if (!budget || !take_token(budget, now)) {
+		lose_event();
+		return TC_ACT_SHOT;
+	}
 	struct drop_event ev = {
-		.saddr = pkt->saddr,
-		.daddr = pkt->daddr,
-		.src_group = pair->src,
-		.dst_group = pair->dst,
+		.src_group = src_group,
+		.dst_group = dst_group,
 		.ethertype = pkt->ethertype,
 		.reason = reason,
 		.direction = direction,
 		.ifindex = skb->ifindex,
 		.len = skb->len,
+		.proto = pkt->flow.proto,
+		.dport = bpf_ntohs(pkt->flow.dport),
 	};
-	u32 index = reason;
-	struct counter *dropped = drops.lookup(&index);
-
-	if (dropped) {   /* per CPU: no other writer */
-		dropped->packets += 1;
-		dropped->bytes += skb->len;
-	}
-	drop_events.ringbuf_output(&ev, sizeof(ev), 0);
+	__builtin_memcpy(ev.saddr, pkt->flow.saddr, sizeof(ev.saddr));
+	__builtin_memcpy(ev.daddr, pkt->flow.daddr, sizeof(ev.daddr));
+	if (drop_events.ringbuf_output(&ev, sizeof(ev), 0) < 0)
+		lose_event();
 	return TC_ACT_SHOT;
 }
 
-static __always_inline void count(u64 *packets, u64 *bytes, u32 len)
+static __always_inline void count(u32 rule, u32 len)
 {
-	__sync_fetch_and_add(packets, 1);
-	__sync_fetch_and_add(bytes, len);
+	struct counter *counter = counters.lookup(&rule);
+	if (counter) {            /* this CPU's: no atomics needed */
+		counter->packets += 1;
+		counter->bytes += len;
+	}
+}
+
+/* An address's group: its endpoint's, else its longest CIDR prefix's,
+ * else the world. */
+static __always_inline u16 group_of(struct endpoint *known, u32 *addr)
+{
+	if (known)
+		return known->group;
+	struct prefix_key key = { .prefixlen = ADDR_WORDS * 32 };
+	__builtin_memcpy(key.addr, addr, sizeof(key.addr));
+	struct prefix_group *found = prefixes.lookup(&key);
+	return found ? found->group : GROUP_WORLD;
+}
+
+static __always_inline struct verdict *decide(u16 src, u16 dst,
+					      struct flow *flow)
+{
+	struct policy_key key;
+	policy_key_of(&key, src, dst, flow);
+	return policy.lookup(&key);
+}
+
+/* The connection ``key`` belongs to, if tracked, alive and still allowed
+ * by the policy (checked again when the generation moved on). */
+static __always_inline struct conn *tracked(struct flow *key, u64 now,
+					    u64 generation)
+{
+	struct conn *conn = conntrack.lookup(key);
+	if (!conn)
+		return NULL;
+	if (conn->expires < now) {
+		conntrack.delete(key);
+		return NULL;
+	}
+	if (conn->generation == (u32)generation)
+		return conn;
+	struct address src, dst;
+	__builtin_memcpy(src.addr, key->saddr, sizeof(src.addr));
+	__builtin_memcpy(dst.addr, key->daddr, sizeof(dst.addr));
+	struct verdict *verdict = decide(
+		group_of(endpoints.lookup(&src), key->saddr),
+		group_of(endpoints.lookup(&dst), key->daddr), key);
+	if (!verdict || verdict->action != ACTION_ALLOW) {
+		conntrack.delete(key);
+		return NULL;
+	}
+	conn->rule = verdict->rule;
+	conn->generation = (u32)generation;
+	return conn;
+}
+
+static __always_inline struct conn *connection(struct packet *pkt, u64 now,
+					       u64 generation)
+{
+	struct flow key;
+	struct conn *conn = NULL;
+
+	if (pkt->kind != KIND_ECHO_REPLY) {
+		conn = tracked(&pkt->flow, now, generation);
+		if (conn)
+			return conn;
+	}
+	reverse_flow(&key, &pkt->flow);
+	conn = tracked(&key, now, generation);
+	if (conn || pkt->kind != KIND_ICMP_ERROR)
+		return conn;
+	conn = tracked(&pkt->inner, now, generation);
+	if (conn)
+		return conn;
+	reverse_flow(&key, &pkt->inner);
+	return tracked(&key, now, generation);
 }
 
 static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 {
 	struct packet pkt = {};
-	struct pair pair = {};
 
 	if (parse_packet(skb, &pkt) < 0)
-		return drop(skb, DROP_MALFORMED, direction, &pkt, &pair);
-	if (pkt.ethertype == ETH_P_ARP)
+		return drop(skb, DROP_MALFORMED, direction, &pkt, 0, 0);
+	if (pkt.ethertype == ETH_P_ARP) {
+		/* an ARP probe (sender 0.0.0.0) claims nothing */
+		if (direction == DIR_FROM_ENDPOINT && pkt.flow.saddr[3]) {
+			struct endpoint *sender = endpoints.lookup(
+				(struct address *)pkt.flow.saddr);
+			if (!sender || sender->ifindex != skb->ifindex)
+				return drop(skb, DROP_SPOOFED_SOURCE,
+					    direction, &pkt, 0, 0);
+		}
 		return TC_ACT_OK;
-	if (pkt.ethertype != ETH_P_IP)
-		return drop(skb, DROP_ETHERTYPE, direction, &pkt, &pair);
+	}
+	if (pkt.ethertype != ETH_P_IP && pkt.ethertype != ETH_P_IPV6)
+		return drop(skb, DROP_ETHERTYPE, direction, &pkt, 0, 0);
+	if (pkt.kind == KIND_ND)
+		return TC_ACT_OK;
 
-	struct endpoint *src = endpoints.lookup(&pkt.saddr);
-	struct endpoint *dst = endpoints.lookup(&pkt.daddr);
-	pair.src = src ? src->group : GROUP_UNCLASSIFIED;
-	pair.dst = dst ? dst->group : GROUP_UNCLASSIFIED;
-
+	struct endpoint *src = endpoints.lookup((struct address *)pkt.flow.saddr);
+	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
 	if (direction == DIR_FROM_ENDPOINT) {
 		if (!src || src->ifindex != skb->ifindex)
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,
-				    &pair);
+				    src ? src->group : 0, 0);
 		/* decided once, where it enters the destination endpoint */
 		if (dst && dst->ifindex)
 			return TC_ACT_OK;
+	} else if (!tracing(skb) && (!dst || dst->ifindex != skb->ifindex)) {
+		return drop(skb, DROP_NOT_OURS, direction, &pkt, 0,
+			    dst ? dst->group : 0);
 	}
 
-	struct rule *rule = policy.lookup(&pair);
-	if (!rule && tracing(skb))
-		return drop(skb, DROP_NO_RULE, direction, &pkt, &pair);
-	if (!rule) {
-		struct counter zero = {};
-		struct counter *denied_pair = denied.lookup_or_try_init(&pair,
-									&zero);
-		if (denied_pair)
-			count(&denied_pair->packets, &denied_pair->bytes,
-			      skb->len);
-		return drop(skb, DROP_NO_RULE, direction, &pkt, &pair);
+	u64 now = bpf_ktime_get_ns();
+	u64 generation = state_get(STATE_GENERATION);
+	struct conn *conn = tracing(skb) ? NULL :
+		connection(&pkt, now, generation);
+	if (conn) {
+		count(conn->rule, skb->len);
+		ct_refresh(conn, pkt.flow.proto, now);
+		return TC_ACT_OK;
 	}
-	if (!tracing(skb))
-		count(&rule->packets, &rule->bytes, skb->len);
-	if (rule->action != ACTION_ALLOW)
-		return drop(skb, DROP_DENY_RULE, direction, &pkt, &pair);
+
+	struct pair pair = {
+		.src = group_of(src, pkt.flow.saddr),
+		.dst = group_of(dst, pkt.flow.daddr),
+	};
+	struct verdict *verdict = decide(pair.src, pair.dst, &pkt.flow);
+	if (!verdict && tracing(skb))
+		return drop(skb, DROP_NO_RULE, direction, &pkt, pair.src,
+			    pair.dst);
 	if (tracing(skb))
-		return traced(skb, TC_ACT_OK, 0, &pair, 1);
+		return traced(skb, verdict->action == ACTION_ALLOW ?
+			      TC_ACT_OK : TC_ACT_SHOT,
+			      verdict->action == ACTION_ALLOW ? 0 :
+			      DROP_DENY_RULE, pair.src, pair.dst,
+			      verdict->rule + 1);
+	if (!verdict) {
+		struct counter *denied_pair = denied.lookup(&pair);
+		if (denied_pair) {
+			denied_pair->packets += 1;
+			denied_pair->bytes += skb->len;
+		} else {
+			struct counter first = { 1, skb->len };
+			denied.update(&pair, &first);
+		}
+		return drop(skb, DROP_NO_RULE, direction, &pkt, pair.src,
+			    pair.dst);
+	}
+	count(verdict->rule, skb->len);
+	if (verdict->action != ACTION_ALLOW)
+		return drop(skb, DROP_DENY_RULE, direction, &pkt, pair.src,
+			    pair.dst);
+	if (pkt.kind == KIND_PLAIN) {
+		struct conn opened = {
+			.expires = now + ct_timeout(pkt.flow.proto),
+			.rule = verdict->rule,
+			.generation = (u32)generation,
+		};
+		conntrack.update(&pkt.flow, &opened);
+	}
 	return TC_ACT_OK;
 }
 

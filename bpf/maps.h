@@ -1,12 +1,21 @@
 /* Map layouts shared with user space.
  *
  * magnum_iovisor/dataplane/layout.py mirrors every struct and constant here
- * exactly once; tests/functional/test_layout.py checks the two agree.
+ * exactly once; tests/functional/test_classifier.py (LayoutTest) checks the
+ * two agree.
  */
 #ifndef MAGNUM_IOVISOR_MAPS_H
 #define MAGNUM_IOVISOR_MAPS_H
 
-#define GROUP_UNCLASSIFIED 0
+/* reserved groups (magnum_iovisor/policy.py RESERVED) */
+#define GROUP_WORLD 0
+#define GROUP_UNKNOWN 65533
+#define GROUP_NODES 65534
+#define GROUP_HOST 65535
+
+/* addresses: IPv6, or IPv4 mapped (::ffff:a.b.c.d), in network byte order;
+ * u32 words so that the IPv4 word stores are aligned */
+#define ADDR_WORDS 4
 
 enum action {
 	ACTION_DENY = 0,
@@ -14,22 +23,24 @@ enum action {
 };
 
 enum drop_reason {
-	DROP_NO_RULE = 1,        /* default deny: the pair has no rule */
-	DROP_DENY_RULE = 2,      /* the pair has an explicit deny rule */
-	DROP_SPOOFED_SOURCE = 3, /* source is not the sending endpoint's address */
-	DROP_ETHERTYPE = 4,      /* neither IPv4 nor ARP */
-	DROP_MALFORMED = 5,      /* too short for its headers */
+	DROP_NO_RULE = 1,        /* default deny: no rule matches */
+	DROP_DENY_RULE = 2,      /* a deny rule matches */
+	DROP_SPOOFED_SOURCE = 3, /* source (IP or ARP sender) is not the
+				  * sending endpoint's address */
+	DROP_ETHERTYPE = 4,      /* neither IPv4, IPv6 nor ARP */
+	DROP_MALFORMED = 5,      /* too short for its headers, or IPv6
+				  * extension headers we do not walk */
+	DROP_NOT_OURS = 6,       /* to_endpoint: not addressed to this
+				  * interface's endpoint (incl. broadcast,
+				  * multicast) */
 };
+
 #define DROP_REASONS_MAX 8       /* entries of the drops map (index: reason) */
 
-enum direction {
-	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */
-	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
-};
-
 /* A packet whose skb->cb[TRACE_CB_MAGIC] holds TRACE_MAGIC (only
- * BPF_PROG_TEST_RUN sets it: iovisor-policy trace) gets the same verdict but
- * is neither counted nor reported; the classifier writes what it decided
+ * BPF_PROG_TEST_RUN sets it: iovisor-policy trace) is decided as a new flow
+ * would be, but nothing is counted, tracked or reported, and to_endpoint
+ * does not ask for its own address; the classifier writes what it decided
  * into the other cb words, which the test run hands back.
  */
 #define TRACE_MAGIC 0x74726163   /* "trac" */
@@ -37,42 +48,128 @@ enum trace_cb {
 	TRACE_CB_MAGIC = 0,
 	TRACE_CB_GROUPS = 1,     /* src group << 16 | dst group */
 	TRACE_CB_REASON = 2,     /* enum drop_reason, 0: passed */
-	TRACE_CB_RULE = 3,       /* 1: a rule decided, 0: default deny/no rule */
+	TRACE_CB_RULE = 3,       /* rule index + 1; 0: no rule decided */
 };
 
-/* endpoint flags; user space only, the classifiers ignore them */
+enum direction {
+	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */
+	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
+};
+
+/* endpoint and prefix flags; user space only, the classifiers ignore them */
 enum endpoint_flag {
 	ENDPOINT_LEARNED = 1 << 0, /* written by the cluster registry sync */
+	ENDPOINT_RESERVED = 1 << 1, /* written by dataplane/reserved.py */
 };
 
-/* endpoints: IPv4 address (network byte order) -> endpoint */
+/* endpoints: one address -> endpoint (exact match, checked first) */
+struct address {
+	u32 addr[ADDR_WORDS];
+};
+
 struct endpoint {
 	u16 group;
 	u16 flags;               /* enum endpoint_flag */
 	u32 ifindex;             /* 0: not attached on this host (remote or external) */
 };
 
-/* policy and denied pairs are keyed by the (source, destination) groups */
-struct pair {
+/* prefixes: LPM trie of CIDR groups, checked when no endpoint matches;
+ * prefixlen counts from the start of the 128-bit (mapped) address */
+struct prefix_key {
+	u32 prefixlen;
+	u32 addr[ADDR_WORDS];
+};
+
+struct prefix_group {
+	u16 group;
+	u16 flags;               /* enum endpoint_flag */
+};
+
+/* policy: LPM trie compiled by user space from the rules
+ * (magnum_iovisor/dataplane/compile.py). A lookup uses the full key
+ * (POLICY_KEY_BITS); entries are (src, dst) [32 bits], + proto [40], + a
+ * port prefix [48 + n]; each entry holds the verdict already resolved for
+ * the packets it is the longest match of. */
+#define POLICY_KEY_BITS 64
+
+struct policy_key {
+	u32 prefixlen;
 	u16 src;
 	u16 dst;
+	u8 proto;                /* IPPROTO_*; 0 in entries for any protocol */
+	u8 pad;
+	u16 port;                /* destination port, network byte order */
 };
 
-struct rule {
+struct verdict {
 	u32 action;              /* enum action */
-	u32 reserved;
-	u64 packets;
-	u64 bytes;
+	u32 rule;                /* index into counters and rules */
 };
 
+/* rules: rule index -> the rule as written (user space only) */
+struct rule_def {
+	u16 src;
+	u16 dst;
+	u8 action;               /* enum action */
+	u8 proto;                /* 0: any */
+	u16 port_low;            /* 0, 0: all ports */
+	u16 port_high;
+	u16 pad;
+};
+
+/* counters (per CPU, by rule index) and denied (per CPU, by pair) */
 struct counter {
 	u64 packets;
 	u64 bytes;
 };
 
+struct pair {
+	u16 src;
+	u16 dst;
+};
+
+/* conntrack: LRU hash, keyed by the flow as its opener sent it. ICMP echo
+ * uses (identifier, 0) as ports: a reply's reversed key is the request's. */
+struct flow {
+	u32 saddr[ADDR_WORDS];
+	u32 daddr[ADDR_WORDS];
+	u16 sport;               /* network byte order */
+	u16 dport;
+	u8 proto;
+	u8 pad[3];
+};
+
+struct conn {
+	u64 expires;             /* bpf_ktime_get_ns() */
+	u32 rule;                /* the allow rule the flow is counted in */
+	u32 generation;          /* policy generation it was last checked at */
+};
+
+#define CT_TCP_TIMEOUT_NS (3600ULL * 1000000000ULL)
+#define CT_OTHER_TIMEOUT_NS (60ULL * 1000000000ULL)
+/* an entry's expiry is rewritten at most this often, so that established
+ * packets rarely write to a shared cache line */
+#define CT_REFRESH_NS (1000000000ULL)
+
+/* state: array of u64, written by user space */
+enum state_index {
+	STATE_GENERATION = 0,    /* bumped on every policy or group change */
+	STATE_LISTEN_UNTIL = 1,  /* drop events only before this ktime (ns) */
+	STATE_ENTRIES = 2,
+};
+
+/* drop events: per-CPU token bucket, and lost events (per CPU) */
+#define EVENTS_PER_SEC 1000
+#define EVENTS_BURST 100
+
+struct budget {
+	u64 stamp;               /* ktime of the last refill */
+	u64 tokens;
+};
+
 struct drop_event {
-	u32 saddr;               /* network byte order */
-	u32 daddr;
+	u32 saddr[ADDR_WORDS];      /* IPv4 mapped for IPv4 and ARP */
+	u32 daddr[ADDR_WORDS];
 	u16 src_group;
 	u16 dst_group;
 	u16 ethertype;           /* host byte order */
@@ -80,6 +177,9 @@ struct drop_event {
 	u8 direction;            /* enum direction */
 	u32 ifindex;
 	u32 len;
+	u8 proto;
+	u8 pad;
+	u16 dport;               /* host byte order */
 };
 
 #endif

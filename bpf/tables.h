@@ -11,17 +11,33 @@
 #define BPF_F_NO_PREALLOC (1U << 0)
 #endif
 
-BPF_TABLE_PINNED("hash", u32, struct endpoint, endpoints, ENDPOINTS_MAX,
-		 PIN_DIR "/endpoints", BPF_F_NO_PREALLOC);
-BPF_TABLE_PINNED("hash", struct pair, struct rule, policy, RULES_MAX,
-		 PIN_DIR "/policy", BPF_F_NO_PREALLOC);
-BPF_TABLE_PINNED("lru_hash", struct pair, struct counter, denied, DENIED_MAX,
-		 PIN_DIR "/denied");
+BPF_TABLE_PINNED("hash", struct address, struct endpoint, endpoints,
+		 ENDPOINTS_MAX, PIN_DIR "/endpoints", BPF_F_NO_PREALLOC);
+BPF_TABLE_PINNED("lpm_trie", struct prefix_key, struct prefix_group,
+		 prefixes, PREFIXES_MAX, PIN_DIR "/prefixes",
+		 BPF_F_NO_PREALLOC);
+BPF_TABLE_PINNED("lpm_trie", struct policy_key, struct verdict, policy,
+		 POLICY_ENTRIES_MAX, PIN_DIR "/policy", BPF_F_NO_PREALLOC);
+BPF_TABLE_PINNED("hash", u32, struct rule_def, rules, RULES_MAX,
+		 PIN_DIR "/rules", BPF_F_NO_PREALLOC);
+BPF_TABLE_PINNED("percpu_array", u32, struct counter, counters, RULES_MAX,
+		 PIN_DIR "/counters");
 /* drops: per-CPU packets and bytes dropped, indexed by enum drop_reason */
 BPF_TABLE_PINNED("percpu_array", u32, struct counter, drops,
 		 DROP_REASONS_MAX, PIN_DIR "/drops");
+BPF_TABLE_PINNED("lru_percpu_hash", struct pair, struct counter, denied,
+		 DENIED_MAX, PIN_DIR "/denied");
+BPF_TABLE_PINNED("lru_hash", struct flow, struct conn, conntrack,
+		 CONNTRACK_MAX, PIN_DIR "/conntrack");
+BPF_TABLE_PINNED("array", u32, u64, state, STATE_ENTRIES,
+		 PIN_DIR "/state");
+BPF_TABLE_PINNED("percpu_array", u32, struct budget, event_budget, 1,
+		 PIN_DIR "/event_budget");
+BPF_TABLE_PINNED("percpu_array", u32, u64, events_lost, 1,
+		 PIN_DIR "/events_lost");
 
-/* bcc's BPF_RINGBUF_OUTPUT, pinned so that any process can read drop events */
+/* bcc's BPF_RINGBUF_OUTPUT takes no pin path (bcc 0.26), so its struct is
+ * written out here with the "maps/ringbuf:PATH" section bcc's loader pins */
 struct drop_events_table_t {
 	int key;
 	u32 leaf;

@@ -21,17 +21,40 @@ dataplane_opts = [
                     'its headers). Default: the sources installed with the '
                     'package, or bpf/ of a source checkout.'),
     cfg.IntOpt('endpoints_max', default=1048576, min=1,
-               help='Capacity of the endpoints map (IPv4 address -> group). '
+               help='Capacity of the endpoints map (one IPv4 or IPv6 '
+                    'address -> group). Takes effect when the maps are '
+                    'first created.'),
+    cfg.IntOpt('prefixes_max', default=262144, min=1,
+               help='Capacity of the CIDR prefix map (prefix -> group, '
+                    'longest prefix wins). Takes effect when the maps are '
+                    'first created.'),
+    cfg.IntOpt('rules_max', default=131072, min=1,
+               help='How many rules the policy may hold (each has a per-CPU '
+                    'counter, preallocated). Takes effect when the maps are '
+                    'first created.'),
+    cfg.IntOpt('policy_entries_max', default=2097152, min=1,
+               help='Capacity of the compiled policy map: a rule takes one '
+                    'entry, a port range up to 30 (one per aligned block). '
                     'Takes effect when the maps are first created.'),
-    cfg.IntOpt('rules_max', default=1048576, min=1,
-               help='Capacity of the policy map ((src, dst) group pairs). '
-                    'Takes effect when the maps are first created.'),
+    cfg.IntOpt('conntrack_max', default=262144, min=1,
+               help='Capacity of the connection table (preallocated, least '
+                    'recently used forgotten first). Takes effect when the '
+                    'maps are first created.'),
     cfg.IntOpt('denied_max', default=65536, min=1,
                help='How many distinct denied pairs are counted; the least '
                     'recently seen are forgotten first.'),
     cfg.IntOpt('events_bytes', default=262144, min=4096,
                help='Size of the drop event ring buffer in bytes (a power '
                     'of two, multiple of the page size).'),
+    cfg.ListOpt('node_networks', default=[],
+                help='CIDR prefixes of the bay\'s nodes (masters and other '
+                     'slaves), IPv4 or IPv6: put in the reserved group '
+                     '"nodes" (65534) by the Docker driver daemon.'),
+    cfg.ListOpt('container_networks', default=[],
+                help='CIDR prefixes of the bay\'s container subnets: their '
+                     'addresses that are no known endpoint are in the '
+                     'reserved group "unknown" (65533), denied unless a '
+                     'rule names it.'),
 ]
 
 iovisor_bay_opts = [

@@ -1,10 +1,15 @@
-"""Drop events from the pinned ring buffer, decoded."""
+"""Drop events from the pinned ring buffer, decoded.
+
+The classifiers make events only while a reader keeps the state map's
+LISTEN_UNTIL in the future (``keepalive``, called on every poll), so a
+dataplane nobody watches spends nothing on them; a reader killed stops them
+within Dataplane.listen's few seconds.
+"""
 
 import dataclasses
 import errno
-import ipaddress
-import socket
 
+from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 
@@ -20,25 +25,22 @@ class Drop:
     ethertype: int
     ifindex: int
     length: int
+    protocol: int = 0
+    port: int = 0
 
     @classmethod
     def decode(cls, raw):
         ev = layout.DropEvent.from_buffer_copy(raw)
         return cls(reason=layout.DropReason(ev.reason).name.lower(),
                    direction=layout.Direction(ev.direction).name.lower(),
-                   source=address(ev.saddr),
-                   destination=address(ev.daddr),
+                   source=addresses.text(bytes(ev.saddr)),
+                   destination=addresses.text(bytes(ev.daddr)),
                    src_group=ev.src_group, dst_group=ev.dst_group,
                    ethertype=ev.ethertype, ifindex=ev.ifindex,
-                   length=ev.len)
+                   length=ev.len, protocol=ev.proto, port=ev.dport)
 
 
-def address(be32):
-    """A u32 holding an IPv4 address in network byte order, as text."""
-    return str(ipaddress.IPv4Address(socket.ntohl(be32)))
-
-
-def watch(fd, on_drop, should_stop, poll_ms=200):
+def watch(fd, on_drop, should_stop, keepalive, poll_ms=200):
     """Call ``on_drop(Drop)`` for each event until ``should_stop()``.
 
     Polls at least once, so ``should_stop=lambda: True`` drains what is
@@ -47,6 +49,7 @@ def watch(fd, on_drop, should_stop, poll_ms=200):
     ring = libbpf.RingBuffer(fd, lambda raw: on_drop(Drop.decode(raw)))
     try:
         while True:
+            keepalive()
             try:
                 ring.poll(poll_ms)
             except libbpf.BpfError as exc:

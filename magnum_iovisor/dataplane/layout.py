@@ -1,13 +1,23 @@
 """The one Python mirror of bpf/maps.h: struct layouts and constants.
 
-tests/functional/test_layout.py compiles the C and checks every struct here
-against the layout bcc derived from it.
+tests/functional/test_classifier.py (LayoutTest) compiles the C and checks
+every struct here against the layout bcc derived from it.
 """
 
 import ctypes
 import enum
 
-GROUP_UNCLASSIFIED = 0
+GROUP_WORLD = 0
+GROUP_UNKNOWN = 65533
+GROUP_NODES = 65534
+GROUP_HOST = 65535
+ADDR_WORDS = 4
+Address = ctypes.c_uint32 * ADDR_WORDS   # network byte order, IPv4 mapped
+POLICY_KEY_BITS = 64
+CT_TCP_TIMEOUT_NS = 3600 * 10 ** 9
+CT_OTHER_TIMEOUT_NS = 60 * 10 ** 9
+EVENTS_PER_SEC = 1000
+EVENTS_BURST = 100
 
 
 class Action(enum.IntEnum):
@@ -21,16 +31,10 @@ class DropReason(enum.IntEnum):
     SPOOFED_SOURCE = 3
     ETHERTYPE = 4
     MALFORMED = 5
+    NOT_OURS = 6
 
 
 DROP_REASONS_MAX = 8     # entries of the drops map, indexed by DropReason
-
-
-class Direction(enum.IntEnum):
-    FROM_ENDPOINT = 0
-    TO_ENDPOINT = 1
-
-
 TRACE_MAGIC = 0x74726163   # in skb->cb[TraceCb.MAGIC]: a traced test run
 
 
@@ -39,15 +43,29 @@ class TraceCb(enum.IntEnum):
     MAGIC = 0
     GROUPS = 1       # src group << 16 | dst group
     REASON = 2       # DropReason, 0: passed
-    RULE = 3         # 1: a rule decided, 0: no rule (default deny)
+    RULE = 3         # rule index + 1; 0: no rule decided
+
+
+class Direction(enum.IntEnum):
+    FROM_ENDPOINT = 0
+    TO_ENDPOINT = 1
 
 
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
+    RESERVED = 1 << 1    # written by dataplane/reserved.py
+
+
+class StateIndex(enum.IntEnum):
+    GENERATION = 0
+    LISTEN_UNTIL = 1
+
+
+STATE_ENTRIES = 2
 
 
 class EndpointKey(ctypes.Structure):
-    _fields_ = [('addr', ctypes.c_uint32)]   # network byte order
+    _fields_ = [('addr', Address)]
 
 
 class Endpoint(ctypes.Structure):
@@ -56,16 +74,42 @@ class Endpoint(ctypes.Structure):
                 ('ifindex', ctypes.c_uint32)]
 
 
-class Pair(ctypes.Structure):
-    _fields_ = [('src', ctypes.c_uint16),
-                ('dst', ctypes.c_uint16)]
+class PrefixKey(ctypes.Structure):
+    _fields_ = [('prefixlen', ctypes.c_uint32),
+                ('addr', Address)]
 
 
-class Rule(ctypes.Structure):
+class PrefixGroup(ctypes.Structure):
+    _fields_ = [('group', ctypes.c_uint16),
+                ('flags', ctypes.c_uint16)]
+
+
+class PolicyKey(ctypes.Structure):
+    _fields_ = [('prefixlen', ctypes.c_uint32),
+                ('src', ctypes.c_uint16),
+                ('dst', ctypes.c_uint16),
+                ('proto', ctypes.c_uint8),
+                ('pad', ctypes.c_uint8),
+                ('port', ctypes.c_uint16)]     # network byte order
+
+
+class Verdict(ctypes.Structure):
     _fields_ = [('action', ctypes.c_uint32),
-                ('reserved', ctypes.c_uint32),
-                ('packets', ctypes.c_uint64),
-                ('bytes', ctypes.c_uint64)]
+                ('rule', ctypes.c_uint32)]
+
+
+class RuleIndex(ctypes.Structure):
+    _fields_ = [('index', ctypes.c_uint32)]
+
+
+class RuleDef(ctypes.Structure):
+    _fields_ = [('src', ctypes.c_uint16),
+                ('dst', ctypes.c_uint16),
+                ('action', ctypes.c_uint8),
+                ('proto', ctypes.c_uint8),
+                ('port_low', ctypes.c_uint16),
+                ('port_high', ctypes.c_uint16),
+                ('pad', ctypes.c_uint16)]
 
 
 class Counter(ctypes.Structure):
@@ -73,27 +117,69 @@ class Counter(ctypes.Structure):
                 ('bytes', ctypes.c_uint64)]
 
 
+class Pair(ctypes.Structure):
+    _fields_ = [('src', ctypes.c_uint16),
+                ('dst', ctypes.c_uint16)]
+
+
+class Flow(ctypes.Structure):
+    _fields_ = [('saddr', Address),
+                ('daddr', Address),
+                ('sport', ctypes.c_uint16),      # network byte order
+                ('dport', ctypes.c_uint16),
+                ('proto', ctypes.c_uint8),
+                ('pad', ctypes.c_uint8 * 3)]
+
+
+class Conn(ctypes.Structure):
+    _fields_ = [('expires', ctypes.c_uint64),
+                ('rule', ctypes.c_uint32),
+                ('generation', ctypes.c_uint32)]
+
+
+class Index(ctypes.Structure):
+    _fields_ = [('index', ctypes.c_uint32)]
+
+
+class Value64(ctypes.Structure):
+    _fields_ = [('value', ctypes.c_uint64)]
+
+
+class Budget(ctypes.Structure):
+    _fields_ = [('stamp', ctypes.c_uint64),
+                ('tokens', ctypes.c_uint64)]
+
+
 class DropEvent(ctypes.Structure):
-    _fields_ = [('saddr', ctypes.c_uint32),
-                ('daddr', ctypes.c_uint32),
+    _fields_ = [('saddr', Address),
+                ('daddr', Address),
                 ('src_group', ctypes.c_uint16),
                 ('dst_group', ctypes.c_uint16),
                 ('ethertype', ctypes.c_uint16),
                 ('reason', ctypes.c_uint8),
                 ('direction', ctypes.c_uint8),
                 ('ifindex', ctypes.c_uint32),
-                ('len', ctypes.c_uint32)]
+                ('len', ctypes.c_uint32),
+                ('proto', ctypes.c_uint8),
+                ('pad', ctypes.c_uint8),
+                ('dport', ctypes.c_uint16)]
 
 
 # map name (as declared in bpf/tables.h and pinned) -> (key, value) types
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
-    'policy': (Pair, Rule),
+    'prefixes': (PrefixKey, PrefixGroup),
+    'policy': (PolicyKey, Verdict),
+    'rules': (RuleIndex, RuleDef),
+    'counters': (Index, Counter),
     'denied': (Pair, Counter),
+    'conntrack': (Flow, Conn),
+    'state': (Index, Value64),
+    'event_budget': (Index, Budget),
+    'events_lost': (Index, Value64),
+    'drops': (Index, Counter),          # index: DropReason
 }
-# per-CPU maps: a value per possible CPU, read with PerCpuArray
-PERCPU_MAPS = {
-    'drops': (ctypes.c_uint32, Counter),    # index: DropReason
-}
+# maps holding one value per CPU
+PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost', 'drops'}
 EVENTS_MAP = 'drop_events'
 PROGRAMS = ('from_endpoint', 'to_endpoint')

@@ -104,8 +104,8 @@ for _name, _args, _res in [
         ('bpf_map_lookup_batch', [ctypes.c_int, _c, _c, _c, _c,
                                   ctypes.POINTER(ctypes.c_uint32), _c],
          ctypes.c_int),
-        ('libbpf_num_possible_cpus', [], ctypes.c_int),
         ('bpf_prog_test_run_opts', [ctypes.c_int, _c], ctypes.c_int),
+        ('libbpf_num_possible_cpus', [], ctypes.c_int),
         ('ring_buffer__new', [ctypes.c_int, RING_CALLBACK, _c, _c], _c),
         ('ring_buffer__poll', [_c, ctypes.c_int], ctypes.c_int),
         ('ring_buffer__free', [_c], None)]:
@@ -127,6 +127,10 @@ def obj_get(path):
 
 def obj_pin(fd, path):
     _check(_lib.bpf_obj_pin(fd, os.fsencode(path)), 'pin %s' % path)
+
+
+def possible_cpus():
+    return _check(_lib.libbpf_num_possible_cpus(), 'possible CPUs')
 
 
 def map_info(fd):
@@ -179,14 +183,16 @@ def lookup_batch(fd, key_size, value_size, chunk=8192):
     keys = ctypes.create_string_buffer(key_size * chunk)
     values = ctypes.create_string_buffer(value_size * chunk)
     opts = MapBatchOpts(sz=ctypes.sizeof(MapBatchOpts))
-    in_batch = ctypes.c_uint64()
-    out_batch = ctypes.c_uint64()
+    # a hash map's batch token is a bucket number; the generic batch
+    # (arrays, LPM tries) uses a key
+    in_batch = ctypes.create_string_buffer(max(key_size, 8))
+    out_batch = ctypes.create_string_buffer(max(key_size, 8))
     first = True
     while True:
         count = ctypes.c_uint32(chunk)
         result = _lib.bpf_map_lookup_batch(
-            fd, None if first else ctypes.byref(in_batch),
-            ctypes.byref(out_batch), keys, values, ctypes.byref(count),
+            fd, None if first else in_batch, out_batch, keys, values,
+            ctypes.byref(count),
             ctypes.byref(opts))
         err = ctypes.get_errno() if result else 0
         if result and err != errno.ENOENT:
@@ -196,12 +202,8 @@ def lookup_batch(fd, key_size, value_size, chunk=8192):
                    values.raw[:value_size * count.value], count.value)
         if err == errno.ENOENT:
             return
-        in_batch.value = out_batch.value
+        ctypes.memmove(in_batch, out_batch, len(out_batch))
         first = False
-
-
-def possible_cpus():
-    return _check(_lib.libbpf_num_possible_cpus(), 'possible CPUs')
 
 
 def test_run(prog_fd, packet, repeat=1, ctx=None):

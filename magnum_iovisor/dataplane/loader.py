@@ -32,7 +32,10 @@ def cflags(conf, src_dir):
     return ['-I%s' % src_dir,
             '-DPIN_DIR="%s"' % conf.pin_dir,
             '-DENDPOINTS_MAX=%d' % conf.endpoints_max,
+            '-DPREFIXES_MAX=%d' % conf.prefixes_max,
             '-DRULES_MAX=%d' % conf.rules_max,
+            '-DPOLICY_ENTRIES_MAX=%d' % conf.policy_entries_max,
+            '-DCONNTRACK_MAX=%d' % conf.conntrack_max,
             '-DDENIED_MAX=%d' % conf.denied_max,
             '-DEVENTS_BYTES=%d' % conf.events_bytes]
 
@@ -71,8 +74,7 @@ def pin_lock(pin_dir):
 
 
 def _pinned(pin_dir, version):
-    maps = (*layout.MAPS, *layout.PERCPU_MAPS, layout.EVENTS_MAP)
-    names = [map_pin(pin_dir, m) for m in maps]
+    names = [map_pin(pin_dir, m) for m in (*layout.MAPS, layout.EVENTS_MAP)]
     names += [os.path.join(program_dir(pin_dir, version), p)
               for p in layout.PROGRAMS]
     return all(os.path.exists(n) for n in names)

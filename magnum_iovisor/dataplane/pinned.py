@@ -1,21 +1,27 @@
-"""A view of one pinned BPF hash map in plain tuples.
+"""A view of one pinned BPF map in plain tuples.
 
 Keys go in and come out as plain tuples of the layout.py struct's fields,
 values as named tuples; both are packed with ``struct`` so that reading or
-writing 100,000 entries takes a fraction of a second.
+writing 100,000 entries takes a fraction of a second. Array fields (the
+16-byte addresses) are ``bytes``. A per-CPU map's value is a list with one
+row per possible CPU.
 """
 
 import collections
 import ctypes
 import os
 import struct
-import sys
 
 from magnum_iovisor.dataplane import libbpf
 
 _FORMATS = {ctypes.c_uint8: 'B', ctypes.c_uint16: 'H', ctypes.c_uint32: 'I',
             ctypes.c_uint64: 'Q'}
-_LITTLE = sys.byteorder == 'little'
+
+
+def _format(kind):
+    if issubclass(kind, ctypes.Array):
+        return '%ds' % ctypes.sizeof(kind)
+    return _FORMATS[kind]
 
 
 class Codec:
@@ -24,7 +30,7 @@ class Codec:
     def __init__(self, ctype):
         fields = ctype._fields_
         self.struct = struct.Struct(
-            '@' + ''.join(_FORMATS[kind] for _, kind in fields))
+            '@' + ''.join(_format(kind) for _, kind in fields))
         if self.struct.size != ctypes.sizeof(ctype):
             raise TypeError('%s: struct format %s does not match its ctypes '
                             'size' % (ctype.__name__, self.struct.format))
@@ -47,29 +53,68 @@ class Codec:
         return list(rows) if plain else list(map(self.row._make, rows))
 
 
+class PerCpuCodec:
+    """A per-CPU value: one row per possible CPU, each 8-byte aligned."""
+
+    def __init__(self, ctype):
+        self.one = Codec(ctype)
+        self.row = self.one.row
+        self.cpus = libbpf.possible_cpus()
+        self.stride = (self.one.size + 7) // 8 * 8
+        self.size = self.stride * self.cpus
+
+    def pack(self, rows):
+        pad = b'\0' * (self.stride - self.one.size)
+        return b''.join(self.one.pack(row) + pad for row in rows)
+
+    def pack_many(self, values):
+        return b''.join(self.pack(rows) for rows in values)
+
+    def unpack(self, raw):
+        return [self.one.unpack(raw[i:i + self.one.size])
+                for i in range(0, self.size, self.stride)]
+
+    def unpack_many(self, raw, plain=False):
+        return [self.unpack(raw[i:i + self.size])
+                for i in range(0, len(raw), self.size)]
+
+
 class PinnedMap:
-    def __init__(self, path, key_type, value_type):
+    def __init__(self, path, key_type, value_type, percpu=False):
         self.path = path
         self.key = Codec(key_type)
-        self.value = Codec(value_type)
+        self.value = PerCpuCodec(value_type) if percpu else Codec(value_type)
         self.row = self.value.row
         self.fd = libbpf.obj_get(path)
         info = libbpf.map_info(self.fd)
         self.max_entries = info.max_entries
         sizes = (info.key_size, info.value_size)
-        expected = (self.key.size, self.value.size)
+        expected = (self.key.size, ctypes.sizeof(value_type))
         if sizes != expected:
             os.close(self.fd)
             raise libbpf.BpfError(
                 0, 'map pinned at %s has key/value sizes %s, this version '
-                   'expects %s; remove the old pins or use another pin '
-                   'directory' % (path, sizes, expected))
+                   'expects %s: pins of another layout (an older version?); '
+                   'stop every magnum-iovisor process, remove the pin '
+                   'directory and restart, or use another pin directory'
+                   % (path, sizes, expected))
 
     def get(self, key):
         value = ctypes.create_string_buffer(self.value.size)
         if libbpf.lookup(self.fd, self.key.pack(key), value):
             return self.value.unpack(value.raw)
         return None
+
+    def zero(self, key):
+        """Set ``key``'s value to all zeroes (on every CPU)."""
+        libbpf.update(self.fd, self.key.pack(key),
+                      bytes(self.value.size), libbpf.BPF_ANY)
+
+    def zero_many(self, keys):
+        if keys:
+            libbpf.update_batch(self.fd, self.key.pack_many(keys),
+                                bytes(self.value.size * len(keys)),
+                                len(keys))
 
     def set(self, key, value, flags=libbpf.BPF_ANY):
         libbpf.update(self.fd, self.key.pack(key), self.value.pack(value),
@@ -100,43 +145,6 @@ class PinnedMap:
     def delete_many(self, keys):
         if keys:
             libbpf.delete_batch(self.fd, self.key.pack_many(keys), len(keys))
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-class PerCpuArray:
-    """A pinned per-CPU array: each index summed over the possible CPUs."""
-
-    def __init__(self, path, key_type, value_type):
-        self.path = path
-        self.value = Codec(value_type)
-        self.row = self.value.row
-        self.key_size = ctypes.sizeof(key_type)
-        self.fd = libbpf.obj_get(path)
-        info = libbpf.map_info(self.fd)
-        self.max_entries = info.max_entries
-        if info.value_size != self.value.size:
-            os.close(self.fd)
-            raise libbpf.BpfError(
-                0, 'map pinned at %s has value size %d, this version '
-                   'expects %d' % (path, info.value_size, self.value.size))
-        # the kernel hands one value per possible CPU, each 8-byte aligned
-        self.stride = (self.value.size + 7) // 8 * 8
-        self.cpus = libbpf.possible_cpus()
-
-    def get(self, index):
-        """The row at ``index``, its fields summed over every CPU."""
-        values = ctypes.create_string_buffer(self.stride * self.cpus)
-        key = index.to_bytes(self.key_size, 'little' if _LITTLE else 'big')
-        if not libbpf.lookup(self.fd, key, values):
-            return None
-        raw = values.raw
-        rows = [self.value.unpack(raw[i:i + self.value.size])
-                for i in range(0, len(raw), self.stride)]
-        return self.row._make(map(sum, zip(*rows)))
 
     def close(self):
         if self.fd is not None:

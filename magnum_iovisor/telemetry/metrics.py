@@ -94,7 +94,7 @@ class DataplaneCollector:
                 LOG.exception('metrics: %s failed', part.__name__)
 
     def _rules(self):
-        rows = self.dataplane.rule_counters()   # (src, dst, action, n, b)
+        rows = self.dataplane.rule_counters()   # (Rule, packets, bytes)
         self._observe_generation(rows)
         packets = core.CounterMetricFamily(
             'iovisor_rule_packets', 'Packets counted by each rule '
@@ -103,23 +103,24 @@ class DataplaneCollector:
         nbytes = core.CounterMetricFamily(
             'iovisor_rule_bytes', 'Bytes counted by each rule',
             labels=RULE_LABELS)
-        kept = top(rows, self.per_rule_limit, operator.itemgetter(3))
-        for src, dst, action, n, b in kept:
-            labels = telemetry.rule_labels(policy.Rule(src, dst, action))
+        kept = top(rows, self.per_rule_limit, operator.itemgetter(1))
+        for rule, n, b in kept:
+            labels = telemetry.rule_labels(rule)
             packets.add_metric(labels, n)
             nbytes.add_metric(labels, b)
         if len(kept) < len(rows):
             # the rest: every rule's sum minus the kept ones', per action
-            action = operator.itemgetter(2)
-            shown = totals(kept, action, 3, 4)
-            for value, (n, b) in sorted(totals(rows, action, 3, 4).items()):
+            def action(row):
+                return row[0].action
+            shown = totals(kept, action, 1, 2)
+            for value, (n, b) in sorted(totals(rows, action, 1, 2).items()):
                 n_kept, b_kept = shown.get(value, (0, 0))
                 labels = (OTHER, OTHER, OTHER, OTHER, value.value)
                 packets.add_metric(labels, n - n_kept)
                 nbytes.add_metric(labels, b - b_kept)
         count = core.GaugeMetricFamily(
             'iovisor_policy_rules', 'Rules in force', labels=('action',))
-        by_action = collections.Counter(map(operator.itemgetter(2), rows))
+        by_action = collections.Counter(row[0].action for row in rows)
         for action in policy.Action:
             count.add_metric((action.value,), by_action[action])
         generation = core.GaugeMetricFamily(
@@ -131,7 +132,7 @@ class DataplaneCollector:
 
     def _observe_generation(self, rows):
         # the map's order changes only when entries are written or removed
-        digest = hash(tuple(map(operator.itemgetter(0, 1, 2), rows)))
+        digest = hash(tuple(map(operator.itemgetter(0), rows)))
         if digest != self._policy_digest:
             self._policy_digest = digest
             self.generation += 1

@@ -1,7 +1,10 @@
 """Tiny TCP endpoints run inside test namespaces.
 
-serve PORT             answer every connection's line with "pong"
+serve PORT             answer every connection's line with "pong" (IPv4, IPv6)
 connect HOST PORT      exit 0 when the server answers within a second
+udpserve PORT          echo every UDP datagram (IPv4, IPv6)
+udp HOST PORT          exit 0 on an echo, 2 on ICMP unreachable, 1 on silence
+broadcast ADDR PORT    send to an IPv4 broadcast address; exit 0 on any echo
 sink PORT FILE         count received bytes into FILE, 10 times a second
 stream HOST PORT       send forever
 frame IFACE HEX        send one raw Ethernet frame
@@ -14,7 +17,8 @@ import time
 
 
 def serve(port):
-    server = socket.create_server(('0.0.0.0', port), reuse_port=True)
+    server = socket.create_server(('::', port), reuse_port=True,
+                                  family=socket.AF_INET6, dualstack_ipv6=True)
     print('listening', flush=True)
     while True:
         conn, _ = server.accept()
@@ -37,8 +41,45 @@ def connect(host, port):
         return 1
 
 
+def udpserve(port):
+    server = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    server.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    server.bind(('::', port))
+    print('listening', flush=True)
+    while True:
+        data, peer = server.recvfrom(2048)
+        server.sendto(data, peer)
+
+
+def udp(host, port):
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as conn:
+        conn.settimeout(1)
+        conn.connect((host, port))
+        conn.send(b'ping')
+        try:
+            return 0 if conn.recv(16) == b'ping' else 1
+        except ConnectionRefusedError:
+            return 2
+        except OSError:
+            return 1
+
+
+def broadcast(address, port):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as conn:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        conn.settimeout(1)
+        conn.sendto(b'ping', (address, port))
+        try:
+            conn.recvfrom(16)
+            return 0
+        except OSError:
+            return 1
+
+
 def sink(port, path):
-    server = socket.create_server(('0.0.0.0', port))
+    server = socket.create_server(('::', port), family=socket.AF_INET6,
+                                  dualstack_ipv6=True)
     print('listening', flush=True)
     conn, _ = server.accept()
     total = [0]
@@ -78,6 +119,12 @@ if __name__ == '__main__':
         sys.exit(serve(int(args[0])))
     if command == 'connect':
         sys.exit(connect(args[0], int(args[1])))
+    if command == 'udpserve':
+        sys.exit(udpserve(int(args[0])))
+    if command == 'udp':
+        sys.exit(udp(args[0], int(args[1])))
+    if command == 'broadcast':
+        sys.exit(broadcast(args[0], int(args[1])))
     if command == 'sink':
         sys.exit(sink(int(args[0]), args[1]))
     if command == 'stream':

@@ -11,7 +11,6 @@ import testtools
 from magnum_iovisor.cmd import bootstrap as cmd
 from magnum_iovisor import config
 from magnum_iovisor import dataplane
-from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor import policy as policy_model
 
@@ -62,9 +61,10 @@ class BootstrapDataplaneTest(testtools.TestCase):
                                            '  - {src: 100, dst: 200}\n'))
         plane = self.open_dataplane()
         # Traffic counted on a rule that stays must survive the re-run.
-        policy_map = plane.maps['policy']
-        policy_map.set((100, 0), policy_map.row(
-            action=layout.Action.ALLOW, reserved=0, packets=7, bytes=700))
+        counters = plane.maps['counters']
+        index = plane.rule_index(policy_model.Rule(100, 0))
+        counters.set((index,), [(7, 700)] + [(0, 0)] * (
+            counters.value.cpus - 1))
 
         self.assertEqual(0, self.bootstrap('100>0 0>100:deny 300>100'))
         self.assertEqual({(100, 0): ('allow', 7), (0, 100): ('deny', 0),

@@ -1,149 +1,428 @@
 """Verdicts of the classifiers on crafted packets, in the kernel.
 
 BPF_PROG_TEST_RUN runs the pinned programs on a packet we build; the skb's
-device is the loopback (ifindex 1), so the sending endpoint is registered on
-ifindex 1.
+device is the loopback (ifindex 1), so the endpoint the programs run for is
+registered on ifindex 1: "web" 10.1.0.3 / fd00:1::3, group 100. "db"
+(10.1.0.4 / fd00:1::4, group 200) is elsewhere.
 """
 
 import ctypes
-import socket
-import struct
 
 from bcc import BPF
-
 from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor import policy
 from tests.functional import base
+from tests.functional import packets as pk
 
 TC_ACT_OK = 0
 TC_ACT_SHOT = 2
-ETH_P_IP, ETH_P_ARP, ETH_P_IPV6 = 0x0800, 0x0806, 0x86DD
 
 
-def frame(ethertype, payload=b''):
-    return b'\x02' * 6 + b'\x04' * 6 + struct.pack('!H', ethertype) + payload
+class IPv4:
+    web, db, far, far2 = '10.1.0.3', '10.1.0.4', '192.0.2.1', '192.0.2.200'
+    net24, net25 = '192.0.2.0/24', '192.0.2.128/25'
+    icmp = 'icmp'
 
 
-def ipv4(src, dst, payload=b'x' * 26):
-    header = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(payload), 0, 0,
-                         64, 17, 0, socket.inet_aton(src),
-                         socket.inet_aton(dst))
-    return frame(ETH_P_IP, header + payload)
+class IPv6:
+    web, db, far, far2 = 'fd00:1::3', 'fd00:1::4', '2001:db8::1', \
+        '2001:db8::80:1'
+    net24, net25 = '2001:db8::/64', '2001:db8::80:0/112'
+    icmp = 'icmpv6'
 
 
-class ClassifierTest(base.DataplaneTestCase):
+class ClassifierBase(base.DataplaneTestCase):
     def setUp(self):
         super().setUp()
-        self.dataplane.tag('10.1.0.3', 100, ifindex=1)   # "web", sending
-        self.dataplane.tag('10.1.0.4', 200)              # "db", elsewhere
-        self.dataplane.replace_policy(policy.parse('100>0 100>200:deny'))
+        for address in ('10.1.0.3', 'fd00:1::3'):
+            self.dataplane.tag(address, 100, ifindex=1)   # web, here
+        for address in ('10.1.0.4', 'fd00:1::4'):
+            self.dataplane.tag(address, 200)              # db, elsewhere
+        self.dataplane.listen(60)
+
+    def load(self, text):
+        self.dataplane.replace_policy(policy.parse(text))
 
     def run_prog(self, program, packet):
         verdict, _ = self.dataplane.test_run(program, packet)
         return verdict
+
+    def passes(self, program, packet):
+        return self.run_prog(program, packet) == TC_ACT_OK
 
     def drops(self):
         seen = []
         self.dataplane.watch_drops(seen.append, lambda: True)
         return seen
 
-    def test_arp_passes_both_ways(self):
-        arp = frame(ETH_P_ARP, b'\x00' * 28)
-        for program in layout.PROGRAMS:
-            self.assertEqual(TC_ACT_OK, self.run_prog(program, arp))
+    def counted(self):
+        return {(r.src, r.dst, getattr(r, 'protocol', None),
+                 getattr(r, 'ports', None)): n
+                for r, n, _ in self.dataplane.rules()}
 
-    def test_ipv6_and_other_ethertypes_are_dropped(self):
-        for ethertype in (ETH_P_IPV6, 0x88CC, 0x8100):
-            packet = frame(ethertype, b'\x60' + b'\x00' * 39)
+
+class ClassifierTest(ClassifierBase):
+    def setUp(self):
+        super().setUp()
+        self.load('100>0 100>200:deny')
+
+    def test_arp_of_the_endpoint_passes_both_ways(self):
+        for program in layout.PROGRAMS:
+            self.assertTrue(self.passes(program, pk.arp('10.1.0.3')))
+        self.assertTrue(self.passes('from_endpoint', pk.arp('0.0.0.0')))
+
+    def test_arp_with_another_sender_is_dropped(self):
+        for sender in ('10.1.0.4', '10.1.0.1', '10.9.9.9'):
+            self.assertFalse(self.passes('from_endpoint', pk.arp(sender)))
+        self.assertEqual({('spoofed_source', pk.ETH_P_ARP)},
+                         {(d.reason, d.ethertype) for d in self.drops()})
+
+    def test_neighbour_discovery_passes(self):
+        ns = pk.neighbour_solicitation('fe80::1', 'fd00:1::1')
+        for program in layout.PROGRAMS:
+            self.assertTrue(self.passes(program, ns))
+
+    def test_other_ethertypes_are_dropped(self):
+        for ethertype in (0x88CC, 0x8100):
+            packet = pk.frame(ethertype, b'\x60' + b'\x00' * 39)
             for program in layout.PROGRAMS:
-                self.assertEqual(TC_ACT_SHOT, self.run_prog(program, packet))
-        self.assertEqual({('ethertype', ETH_P_IPV6)},
-                         {(d.reason, d.ethertype) for d in self.drops()
-                          if d.ethertype == ETH_P_IPV6})
+                self.assertFalse(self.passes(program, packet))
+        self.assertEqual({('ethertype', 0x88CC), ('ethertype', 0x8100)},
+                         {(d.reason, d.ethertype) for d in self.drops()})
+
+    def test_truncated_headers_are_malformed(self):
+        udp = pk.packet('10.1.0.3', '192.0.2.1', pk.UDP, pk.udp(1, 2))
+        v6 = pk.packet('fd00:1::3', '2001:db8::1', pk.UDP, pk.udp(1, 2))
+        for packet in (udp[:14 + 20 + 2], v6[:14 + 40 + 2]):
+            self.assertFalse(self.passes('from_endpoint', packet))
+        self.assertEqual(['malformed', 'malformed'],
+                         [d.reason for d in self.drops()])
 
     def test_allowed_pair_passes_and_counts(self):
-        packet = ipv4('10.1.0.3', '192.0.2.1')
-        self.assertEqual(TC_ACT_OK, self.run_prog('from_endpoint', packet))
+        packet = pk.packet('10.1.0.3', '192.0.2.1', pk.UDP, pk.udp(1, 2))
+        self.assertTrue(self.passes('from_endpoint', packet))
         rules = {r.pair: (n, b) for r, n, b in self.dataplane.rules()}
         self.assertEqual((1, len(packet)), rules[(100, 0)])
 
     def test_pair_without_rule_is_dropped_and_counted(self):
-        packet = ipv4('192.0.2.1', '10.1.0.3')
-        self.assertEqual(TC_ACT_SHOT, self.run_prog('to_endpoint', packet))
+        packet = pk.packet('192.0.2.1', '10.1.0.3', pk.UDP, pk.udp(1, 2))
+        self.assertFalse(self.passes('to_endpoint', packet))
         self.assertEqual([(0, 100, 1, len(packet))], self.dataplane.denied())
         [drop] = self.drops()
-        self.assertEqual(('no_rule', '192.0.2.1', '10.1.0.3', 0, 100),
+        self.assertEqual(('no_rule', '192.0.2.1', '10.1.0.3', 0, 100,
+                          pk.UDP, 2),
                          (drop.reason, drop.source, drop.destination,
-                          drop.src_group, drop.dst_group))
+                          drop.src_group, drop.dst_group, drop.protocol,
+                          drop.port))
 
     def test_deny_rule_drops_and_counts_in_the_rule(self):
-        packet = ipv4('10.1.0.3', '10.1.0.4')
-        self.assertEqual(TC_ACT_SHOT, self.run_prog('from_endpoint', packet))
+        packet = pk.packet('10.1.0.3', '10.1.0.4', pk.UDP, pk.udp(1, 2))
+        self.assertFalse(self.passes('from_endpoint', packet))
         rules = {r.pair: n for r, n, _ in self.dataplane.rules()}
         self.assertEqual(1, rules[(100, 200)])
         self.assertEqual(['deny_rule'], [d.reason for d in self.drops()])
 
     def test_spoofed_sources_are_dropped(self):
-        # an address of another endpoint, an unknown one, group 0's
-        for source in ('10.1.0.4', '10.9.9.9', '192.0.2.1'):
-            self.assertEqual(TC_ACT_SHOT, self.run_prog(
-                'from_endpoint', ipv4(source, '192.0.2.7')))
+        # an address of another endpoint, an unknown one, the world's
+        for source in ('10.1.0.4', '10.9.9.9', '192.0.2.1', 'fd00:1::4'):
+            self.assertFalse(self.passes('from_endpoint', pk.packet(
+                source, '192.0.2.7' if '.' in source else '2001:db8::7',
+                pk.UDP, pk.udp(1, 2))))
         self.assertEqual({'spoofed_source'},
                          {d.reason for d in self.drops()})
 
     def test_local_destination_is_decided_where_it_enters(self):
-        self.dataplane.tag('10.1.0.4', 200, ifindex=7)   # db now local
-        packet = ipv4('10.1.0.3', '10.1.0.4')
-        self.assertEqual(TC_ACT_OK, self.run_prog('from_endpoint', packet))
-        self.assertEqual(TC_ACT_SHOT, self.run_prog('to_endpoint', packet))
+        self.dataplane.tag('10.1.0.4', 200, ifindex=1)   # db now local
+        packet = pk.packet('10.1.0.3', '10.1.0.4', pk.UDP, pk.udp(1, 2))
+        self.assertTrue(self.passes('from_endpoint', packet))
+        self.assertFalse(self.passes('to_endpoint', packet))
         rules = {r.pair: n for r, n, _ in self.dataplane.rules()}
         self.assertEqual(1, rules[(100, 200)])            # counted once
 
+    def test_to_endpoint_takes_only_its_own_endpoints_packets(self):
+        self.load('0>0 0>100 0>200')
+        for destination in ('192.0.2.2', '10.1.0.4', '255.255.255.255',
+                            '224.0.0.1', '10.1.0.255', 'ff02::1'):
+            source = '2001:db8::1' if ':' in destination else '192.0.2.1'
+            self.assertFalse(self.passes('to_endpoint', pk.packet(
+                source, destination, pk.UDP, pk.udp(1, 2))), destination)
+        self.assertEqual({'not_ours'}, {d.reason for d in self.drops()})
+        self.assertTrue(self.passes('to_endpoint', pk.packet(
+            '192.0.2.1', '10.1.0.3', pk.UDP, pk.udp(1, 2))))
+
+    def test_unknown_addresses_are_the_world(self):
+        self.load('0>100')
+        self.assertTrue(self.passes('to_endpoint', pk.packet(
+            '192.0.2.1', '10.1.0.3', pk.UDP, pk.udp(1, 2))))
+        self.load('')
+        self.assertFalse(self.passes('to_endpoint', pk.packet(
+            '192.0.2.9', '10.1.0.3', pk.UDP, pk.udp(1, 2))))
+
+
+class EventsTest(ClassifierBase):
+    def test_no_events_while_nobody_listens(self):
+        self.dataplane.listen(0)
+        packet = pk.packet('10.1.0.3', '10.1.0.4', pk.UDP, pk.udp(1, 2))
+        self.assertFalse(self.passes('from_endpoint', packet))
+        self.assertEqual([], self.drops_without_keepalive())
+        self.dataplane.listen(60)
+        self.assertFalse(self.passes('from_endpoint', packet))
+        self.assertEqual(1, len(self.drops()))
+
+    def drops_without_keepalive(self):
+        seen = []
+        events.watch(self.dataplane.events_fd, seen.append, lambda: True,
+                     lambda: None)
+        return seen
+
+    def test_events_are_rate_limited_and_losses_counted(self):
+        packet = pk.packet('10.1.0.3', '10.1.0.4', pk.UDP, pk.udp(1, 2))
+        verdict, _ = self.dataplane.test_run('from_endpoint', packet,
+                                             repeat=1000)
+        self.assertEqual(TC_ACT_SHOT, verdict)
+        seen = len(self.drops())
+        self.assertLessEqual(seen, layout.EVENTS_BURST + 10)
+        self.assertGreaterEqual(self.dataplane.events_lost(), 1000 - seen)
+
+
+class PortCases:
+    """Run for both families: PortTestIPv4, PortTestIPv6."""
+
+    def to(self, port, proto=pk.TCP, sport=40000):
+        body = pk.tcp(sport, port) if proto == pk.TCP else pk.udp(sport, port)
+        return pk.packet(self.web, self.far, proto, body)
+
+    def test_a_port_rule_allows_its_port_and_no_other(self):
+        self.load('100>0:tcp/7070')
+        self.assertTrue(self.passes('from_endpoint', self.to(7070)))
+        self.assertFalse(self.passes('from_endpoint', self.to(7071)))
+        self.assertFalse(self.passes('from_endpoint', self.to(7070, pk.UDP)))
+        self.assertFalse(self.passes('from_endpoint', pk.echo(
+            self.web, self.far, 1)))
+
+    def test_a_range_covers_exactly_its_ports(self):
+        self.load('100>0:udp/8000-8080')
+        for port, passes in ((7999, False), (8000, True), (8047, True),
+                             (8080, True), (8081, False)):
+            self.assertEqual(passes, self.passes(
+                'from_endpoint', self.to(port, pk.UDP)), port)
+
+    def test_a_deny_on_one_port_beats_an_allow_on_all(self):
+        self.load('100>0 100>0:tcp/22:deny 100>0:tcp/20-30')
+        self.assertFalse(self.passes('from_endpoint', self.to(22)))
+        self.assertTrue(self.passes('from_endpoint', self.to(23)))
+        self.assertTrue(self.passes('from_endpoint', self.to(80)))
+        self.assertTrue(self.passes('from_endpoint', self.to(22, pk.UDP)))
+        self.assertEqual({(100, 0, None, None): 2,
+                          (100, 0, 'tcp', (22, 22)): 1,
+                          (100, 0, 'tcp', (20, 30)): 1}, self.counted())
+
+    def test_the_narrowest_allow_is_counted(self):
+        self.load('100>0:tcp 100>0:tcp/1-1000 100>0:tcp/80')
+        for port in (80, 81, 2000):
+            self.assertTrue(self.passes('from_endpoint', self.to(port)))
+        self.assertEqual({(100, 0, 'tcp', None): 1,
+                          (100, 0, 'tcp', (1, 1000)): 1,
+                          (100, 0, 'tcp', (80, 80)): 1}, self.counted())
+
+
+class ConnectionCases:
+    """Run for both families: ConnectionTestIPv4, ConnectionTestIPv6."""
+
+    def test_replies_pass_and_the_destination_cannot_open(self):
+        self.load('100>0:tcp/80')
+        self.assertTrue(self.passes('from_endpoint', pk.packet(
+            self.web, self.far, pk.TCP, pk.tcp(40000, 80))))
+        self.assertTrue(self.passes('to_endpoint', pk.packet(
+            self.far, self.web, pk.TCP, pk.tcp(80, 40000, 0x12))))
+        # the same hosts, a flow the destination opens
+        self.assertFalse(self.passes('to_endpoint', pk.packet(
+            self.far, self.web, pk.TCP, pk.tcp(80, 40001))))
+        self.assertFalse(self.passes('to_endpoint', pk.packet(
+            self.far, self.web, pk.TCP, pk.tcp(40000, 80))))
+        self.assertEqual(2, self.counted()[(100, 0, 'tcp', (80, 80))])
+
+    def test_echo_replies_pass_and_unasked_ones_do_not(self):
+        self.load('100>0:%s' % self.icmp)
+        self.assertTrue(self.passes('from_endpoint', pk.echo(
+            self.web, self.far, 77)))
+        self.assertTrue(self.passes('to_endpoint', pk.echo(
+            self.far, self.web, 77, reply=True)))
+        self.assertFalse(self.passes('to_endpoint', pk.echo(
+            self.far, self.web, 78, reply=True)))
+        self.assertFalse(self.passes('to_endpoint', pk.echo(
+            self.far, self.web, 77)))
+
+    def test_icmp_errors_of_an_allowed_flow_pass(self):
+        self.load('100>0:udp/53')
+        sent = pk.packet(self.web, self.far, pk.UDP, pk.udp(5353, 53))
+        self.assertTrue(self.passes('from_endpoint', sent))
+        quoted = sent[14:]
+        router = self.far2
+        self.assertTrue(self.passes('to_endpoint', pk.unreachable(
+            router, self.web, quoted)))
+        other = pk.packet(self.web, self.far, pk.UDP, pk.udp(5354, 53))
+        self.assertFalse(self.passes('to_endpoint', pk.unreachable(
+            router, self.web, other[14:])))
+
+    def test_removing_the_rule_cuts_the_flow(self):
+        self.load('100>0:udp/53 100>200')
+        out = pk.packet(self.web, self.far, pk.UDP, pk.udp(5353, 53))
+        back = pk.packet(self.far, self.web, pk.UDP, pk.udp(53, 5353))
+        self.assertTrue(self.passes('from_endpoint', out))
+        self.assertTrue(self.passes('to_endpoint', back))
+        self.assertEqual(1, len(self.dataplane.connections()))
+        self.assertTrue(self.dataplane.remove_rule(100, 0, 'udp', (53, 53)))
+        self.assertFalse(self.passes('to_endpoint', back))
+        self.assertFalse(self.passes('from_endpoint', out))
+        self.assertEqual([], self.dataplane.connections())
+
+    def test_a_deny_added_later_cuts_the_flow(self):
+        self.load('100>0')
+        out = pk.packet(self.web, self.far, pk.TCP, pk.tcp(40000, 22))
+        self.assertTrue(self.passes('from_endpoint', out))
+        self.load('100>0 100>0:tcp/22:deny')
+        self.assertFalse(self.passes('from_endpoint', out))
+        self.assertTrue(self.passes('from_endpoint', pk.packet(
+            self.web, self.far, pk.TCP, pk.tcp(40000, 23))))
+
+
+class GroupCases:
+    """Run for both families: GroupTestIPv4, GroupTestIPv6."""
+
+    def udp_from(self, source):
+        return pk.packet(source, self.web, pk.UDP, pk.udp(1, 2))
+
+    def test_the_longest_prefix_wins(self):
+        self.dataplane.tag(self.net24, 500)
+        self.dataplane.tag(self.net25, 501)
+        self.load('500>100')
+        self.assertTrue(self.passes('to_endpoint', self.udp_from(self.far)))
+        self.assertFalse(self.passes('to_endpoint', self.udp_from(self.far2)))
+        [drop] = self.drops()
+        self.assertEqual((501, 100), (drop.src_group, drop.dst_group))
+        self.assertTrue(self.dataplane.untag(self.net25))
+        self.assertTrue(self.passes('to_endpoint', self.udp_from(self.far2)))
+
+    def test_an_endpoint_beats_its_prefix(self):
+        self.dataplane.tag(self.net24, 500)
+        self.dataplane.tag(self.far, 600)
+        self.load('500>100')
+        self.assertFalse(self.passes('to_endpoint', self.udp_from(self.far)))
+        self.load('600>100')
+        self.assertTrue(self.passes('to_endpoint', self.udp_from(self.far)))
+
+    def test_each_reserved_group_needs_a_rule_naming_it(self):
+        for group in (layout.GROUP_HOST, layout.GROUP_NODES,
+                      layout.GROUP_UNKNOWN):
+            self.dataplane.tag(self.net24, group)
+            self.load('0>100')      # the world only
+            self.assertFalse(self.passes('to_endpoint',
+                                         self.udp_from(self.far)), group)
+            self.load('%d>100' % group)
+            self.assertTrue(self.passes('to_endpoint',
+                                        self.udp_from(self.far)), group)
+
+    def test_a_prefix_with_host_bits_is_refused(self):
+        bad = self.net24.replace('0/', '1/').replace('::/', '::1/')
+        error = self.assertRaises(ValueError, self.dataplane.tag, bad, 500)
+        self.assertIn(bad, str(error))
+        self.assertIn('host bits', str(error))
+        self.assertEqual([], self.dataplane.prefixes())
+
+    def test_learned_prefixes_come_and_go(self):
+        self.assertEqual([], self.dataplane.learn({self.net24: 500}))
+        self.assertEqual({self.net24: 500}, self.dataplane.learned())
+        self.assertEqual([self.net24], self.dataplane.forget([self.net24]))
+        self.assertEqual({}, self.dataplane.learned())
+
+
+class VisibilityCases:
+    """Drop counters by reason, and traced runs that change nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.load('100>0 100>200:deny')
+
+    def tcp(self, src, dst, port=80):
+        return pk.packet(src, dst, 6, pk.tcp(40000, port))
+
     def test_drops_are_counted_by_reason(self):
+        zero = self.dataplane.drops()
         self.assertEqual({r.name.lower(): (0, 0) for r in layout.DropReason},
-                         self.dataplane.drops())
-        no_rule = ipv4('192.0.2.1', '10.1.0.3')
-        denied = ipv4('10.1.0.3', '10.1.0.4')
+                         zero)
+        no_rule = self.tcp(self.far, self.web)
         for _ in range(3):
             self.run_prog('to_endpoint', no_rule)
+        denied = self.tcp(self.web, self.db)
         self.run_prog('from_endpoint', denied)
-        self.run_prog('from_endpoint', ipv4('10.9.9.9', '192.0.2.7'))
-        self.run_prog('from_endpoint', ipv4('10.1.0.3', '192.0.2.1'))  # ok
+        self.run_prog('from_endpoint', self.tcp(self.far2, self.far))
+        self.assertTrue(self.passes('from_endpoint',
+                                    self.tcp(self.web, self.far)))
         drops = self.dataplane.drops()
         self.assertEqual((3, 3 * len(no_rule)), drops['no_rule'])
         self.assertEqual((1, len(denied)), drops['deny_rule'])
         self.assertEqual(1, drops['spoofed_source'][0])
         self.assertEqual((0, 0), drops['malformed'])
 
-    def test_trace_gets_the_verdict_uncounted_and_unreported(self):
-        self.dataplane.tag('10.1.0.5', 300)
-        self.dataplane.replace_policy(policy.parse('100>0 0>100 100>200:deny'))
-        cases = {('192.0.2.1', '10.1.0.3'): (True, 0, 100, None, True),
-                 ('10.1.0.3', '10.1.0.4'): (False, 100, 200, 'deny_rule',
-                                            True),
-                 ('10.1.0.5', '10.1.0.3'): (False, 300, 100, 'no_rule',
-                                            False)}
-        for (src, dst), expected in cases.items():
-            packet = ipv4(src, dst)
-            self.assertEqual(expected, tuple(self.dataplane.trace(packet)))
-            verdict = self.run_prog('to_endpoint', packet)    # counted
-            self.assertEqual(expected[0], verdict == TC_ACT_OK)
-        rules = {r.pair: n for r, n, _ in self.dataplane.rules()}
-        self.assertEqual({(100, 0): 0, (0, 100): 1, (100, 200): 1}, rules)
-        self.assertEqual([(300, 100, 1, 60)], self.dataplane.denied())
-        self.assertEqual(['deny_rule', 'no_rule'],
-                         sorted(d.reason for d in self.drops()))
-        self.assertEqual(1, self.dataplane.drops()['no_rule'][0])
+    def test_trace_decides_uncounted_untracked_unreported(self):
+        cases = [((self.web, self.far), (True, 100, 0, None, (100, 0))),
+                 ((self.web, self.db), (False, 100, 200, 'deny_rule',
+                                        (100, 200))),
+                 ((self.far, self.db), (False, 0, 200, 'no_rule', None))]
+        for (src, dst), expected in cases:
+            traced = self.dataplane.trace(self.tcp(src, dst))
+            self.assertEqual(expected[:4], tuple(traced[:4]), (src, dst))
+            self.assertEqual(expected[4], traced.rule and traced.rule.pair)
+        self.assertEqual({(100, 0, None, None): 0,
+                          (100, 200, None, None): 0}, self.counted())
+        self.assertEqual([], self.dataplane.denied())
+        self.assertEqual([], self.dataplane.connections())
+        self.assertEqual([], self.drops())
+        self.assertEqual({0}, {p for p, _ in
+                               self.dataplane.drops().values()})
 
-    def test_unknown_addresses_are_group_zero(self):
-        self.dataplane.replace_policy(policy.parse('0>0'))
-        self.assertEqual(TC_ACT_OK, self.run_prog(
-            'to_endpoint', ipv4('192.0.2.1', '192.0.2.2')))
-        self.dataplane.replace_policy(policy.parse(''))
-        self.assertEqual(TC_ACT_SHOT, self.run_prog(
-            'to_endpoint', ipv4('192.0.2.1', '192.0.2.2')))
+    def test_trace_agrees_with_the_counted_run(self):
+        for src, dst in ((self.web, self.far), (self.web, self.db),
+                         (self.far, self.web)):
+            packet = self.tcp(src, dst)
+            program = 'to_endpoint' if dst == self.web else 'from_endpoint'
+            self.assertEqual(self.dataplane.trace(packet).passed,
+                             self.passes(program, packet), (src, dst))
+
+
+class VisibilityTestIPv4(VisibilityCases, IPv4, ClassifierBase):
+    pass
+
+
+class VisibilityTestIPv6(VisibilityCases, IPv6, ClassifierBase):
+    pass
+
+
+class PortTestIPv4(PortCases, IPv4, ClassifierBase):
+    pass
+
+
+class PortTestIPv6(PortCases, IPv6, ClassifierBase):
+    pass
+
+
+class ConnectionTestIPv4(ConnectionCases, IPv4, ClassifierBase):
+    pass
+
+
+class ConnectionTestIPv6(ConnectionCases, IPv6, ClassifierBase):
+    pass
+
+
+class GroupTestIPv4(GroupCases, IPv4, ClassifierBase):
+    pass
+
+
+class GroupTestIPv6(GroupCases, IPv6, ClassifierBase):
+    pass
 
 
 def fields(ctype):
@@ -169,24 +448,27 @@ class LayoutTest(base.DataplaneTestCase):
                 self.assertEqual(c_key, ctypes.sizeof(key), name)
             else:
                 self.assertEqual(c_key, fields(key), name)
-            self.assertEqual(fields(table.Leaf), fields(value), name)
-        for name, (key, value) in layout.PERCPU_MAPS.items():
-            table = bpf[name.encode()]
-            self.assertEqual(fields(table.Key), ctypes.sizeof(key), name)
-            per_cpu = table.Leaf._type_    # bcc: an array, one per CPU
-            self.assertEqual(fields(per_cpu), fields(value), name)
-            self.assertEqual(layout.DROP_REASONS_MAX, len(table), name)
-        self.assertLess(max(layout.DropReason), layout.DROP_REASONS_MAX)
+            leaf = table.Leaf
+            if name in layout.PERCPU_MAPS:     # bcc: one per CPU
+                self.assertTrue(issubclass(leaf, ctypes.Array), name)
+                leaf = leaf._type_
+            c_value = fields(leaf)
+            if isinstance(c_value, int):
+                self.assertEqual(c_value, ctypes.sizeof(value), name)
+            else:
+                self.assertEqual(c_value, fields(value), name)
 
     def test_drop_event_layout_matches_the_c(self):
         # bcc describes the event struct only through the program's use of
         # it; a decoded event whose every field is right proves the layout
-        self.dataplane.tag('10.1.0.3', 100, ifindex=1)
-        packet = ipv4('10.1.0.3', '10.1.0.4')
+        self.dataplane.tag('fd00:1::3', 100, ifindex=1)
+        self.dataplane.listen(60)
+        packet = pk.packet('fd00:1::3', 'fd00:1::4', pk.TCP, pk.tcp(1, 443))
         self.dataplane.test_run('from_endpoint', packet)
         seen = []
         self.dataplane.watch_drops(seen.append, lambda: True)
         self.assertEqual([events.Drop(
-            reason='no_rule', direction='from_endpoint', source='10.1.0.3',
-            destination='10.1.0.4', src_group=100, dst_group=0,
-            ethertype=ETH_P_IP, ifindex=1, length=len(packet))], seen)
+            reason='no_rule', direction='from_endpoint', source='fd00:1::3',
+            destination='fd00:1::4', src_group=100, dst_group=0,
+            ethertype=pk.ETH_P_IPV6, ifindex=1, length=len(packet),
+            protocol=pk.TCP, port=443)], seen)

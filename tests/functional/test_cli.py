@@ -29,7 +29,7 @@ class PolicyCommandsTest(base.DataplaneTestCase):
         self.assertFails('group 70000 out of range', 'allow', '70000', '1')
         self.assertFails("group 'web' is not an integer", 'deny', 'web', '1')
         self.assertFails('no rule for 1>2', 'remove', '1', '2')
-        self.assertFails("'10.1.0.300' is not an IPv4 address", 'tag',
+        self.assertFails("'10.1.0.300' is not an IPv4 or IPv6 address", 'tag',
                          '10.1.0.300', '5')
         self.assertFails('address 10.1.0.9 is not tagged', 'untag',
                          '10.1.0.9')

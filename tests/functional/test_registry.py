@@ -244,7 +244,8 @@ class TwoSlavesTest(SlavesTestCase):
         self.assertIn("rule 2 ('100>70000'): group 70000 out of range",
                       bad.stderr)
         exported = self.a.policy_command('cluster', 'export')
-        self.assertEqual('0<>100 100>100 100<>200', exported.stdout.strip())
+        self.assertEqual('world<>100 100>100 100<>200',
+                         exported.stdout.strip())
 
         # written behind the command's back: logged, last good one kept
         with self.cluster.zookeeper_client() as client:

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 
+from magnum_iovisor import policy
 from tests.functional import base
 
 HOLDER = '''
@@ -81,6 +82,33 @@ class RestartTest(base.SeedTestCase):
         self.assertEqual(base.SEED_POLICY.split(), self.export_directed())
         self.assertEqual(self.expected_matrix(), self.matrix(self.net.ping))
 
+    def test_kill_9_keeps_connections_and_denials(self):
+        # no reverse rule: the stream's replies pass only as part of its
+        # connection, which lives in the pinned connection table
+        self.cli('load', '-', stdin='100>200:tcp/7100')
+        status = tempfile.NamedTemporaryFile(delete=False)
+        self.addCleanup(os.unlink, status.name)
+        sink = self.net.spawn('db', sys.executable, base.PROBE, 'sink',
+                              '7100', status.name)
+        self.assertEqual('listening', sink.stdout.readline().strip())
+        self.net.spawn('web', sys.executable, base.PROBE, 'stream',
+                       self.net.hosts['db'][1], '7100')
+        while self.received(status.name) == 0:
+            time.sleep(0.05)
+
+        os.kill(self.holder.pid, signal.SIGKILL)
+        self.holder.wait()
+        at_kill = self.received(status.name)
+        time.sleep(1)
+        self.assertGreater(self.received(status.name), at_kill,
+                           'the stream stopped after kill -9')
+        self.assertIsNone(sink.poll(), 'the stream was cut')
+        # the destination still cannot open connections, nor anyone else
+        self.assertFalse(self.tcp('db', 'web'))
+        self.assertFalse(self.tcp('web', 'db'))          # port 7000
+        self.assertFalse(self.net.ping('outside', 'db'))
+        self.assertFalse(self.net.ping('db', 'web'))
+
     def show(self):
         rows = json.loads(self.cli('show', '-f', 'json').stdout)
         return {(r['Source'], r['Destination'], r['Action']): r['Packets']
@@ -88,5 +116,7 @@ class RestartTest(base.SeedTestCase):
 
     def export_directed(self):
         exported = json.loads(self.cli('export', '--format', 'json').stdout)
-        directed = ['%d>%d' % (r['src'], r['dst']) for r in exported['rules']]
+        group = lambda g: policy.RESERVED.get(g, g)   # noqa: E731
+        directed = ['%d>%d' % (group(r['src']), group(r['dst']))
+                    for r in exported['rules']]
         return sorted(directed, key=base.SEED_POLICY.split().index)

@@ -11,7 +11,9 @@ import subprocess
 import uuid
 
 GATEWAY = '10.1.0.1'
+GATEWAY6 = 'fd00:1::1'
 OUTSIDE_NET = '10.2.0.'
+OUTSIDE_NET6 = 'fd00:2::'
 
 
 def run(*cmd, check=True, timeout=30):
@@ -30,12 +32,14 @@ class Topology:
         self.gateway = gateway
         self.slave = self.prefix + '-slave'
         self.hosts = {}          # name -> (netns, address)
+        self.hosts6 = {}         # name -> IPv6 address, when it has one
         self.host_ifaces = {}    # name -> host-side interface in the slave
         self.namespaces = []
         self.processes = []
         self._index = 0
         self._add_ns(self.slave)
         nsexec(self.slave, 'sysctl', '-qw', 'net.ipv4.ip_forward=1')
+        nsexec(self.slave, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1')
         nsexec(self.slave, 'ip', 'link', 'set', 'lo', 'up')
 
     def _add_ns(self, ns):
@@ -53,7 +57,7 @@ class Topology:
         self.host_ifaces[name] = host_if
         return host_if
 
-    def add_endpoint(self, name, address):
+    def add_endpoint(self, name, address, address6=None):
         """A container: its own namespace on a routed veth."""
         ns = '%s-%s' % (self.prefix, name)
         self._add_ns(ns)
@@ -66,6 +70,16 @@ class Topology:
         nsexec(self.slave, 'ip', 'route', 'add', address + '/32', 'dev',
                host_if)
         self.hosts[name] = (ns, address)
+        if address6:
+            nsexec(ns, 'ip', 'addr', 'add', address6 + '/128', 'dev', 'eth0',
+                   'nodad')
+            nsexec(ns, 'ip', 'route', 'add', GATEWAY6, 'dev', 'eth0')
+            nsexec(ns, 'ip', 'route', 'add', 'default', 'via', GATEWAY6)
+            nsexec(self.slave, 'ip', 'addr', 'add', GATEWAY6 + '/128', 'dev',
+                   host_if, 'nodad')
+            nsexec(self.slave, 'ip', 'route', 'add', address6 + '/128',
+                   'dev', host_if)
+            self.hosts6[name] = address6
         return ns
 
     def add_outside(self, name, index):
@@ -79,6 +93,13 @@ class Topology:
         nsexec(self.slave, 'ip', 'addr', 'add', OUTSIDE_NET + '1/24', 'dev',
                host_if)
         self.hosts[name] = (ns, address)
+        address6 = OUTSIDE_NET6 + str(index + 1)
+        nsexec(ns, 'ip', 'addr', 'add', address6 + '/64', 'dev', 'eth0',
+               'nodad')
+        nsexec(ns, 'ip', 'route', 'add', 'default', 'via', OUTSIDE_NET6 + '1')
+        nsexec(self.slave, 'ip', 'addr', 'add', OUTSIDE_NET6 + '1/64', 'dev',
+               host_if, 'nodad')
+        self.hosts6[name] = address6
         return ns
 
     def spawn(self, name, *cmd):
@@ -89,10 +110,14 @@ class Topology:
         self.processes.append(proc)
         return proc
 
-    def ping(self, src, dst, timeout=1):
+    def address(self, name, family=4):
+        return self.hosts[name][1] if family == 4 else self.hosts6[name]
+
+    def ping(self, src, dst, timeout=1, family=4):
         ns, _ = self.hosts[src]
         return nsexec(ns, 'ping', '-c', '1', '-W', str(timeout),
-                      self.hosts[dst][1], check=False).returncode == 0
+                      self.address(dst, family),
+                      check=False).returncode == 0
 
     def cleanup(self):
         for proc in self.processes:

@@ -228,7 +228,7 @@ class GuestTest(testtools.TestCase):
             'policy enforced between ipvlan namespaces': 'ok',
             'mesos agent started with flags from heat-params': 'ok',
         }, result.checks)
-        self.assertEqual('0<>100 100>100 100<>200', result.policy)
+        self.assertEqual('world<>100 100>100 100<>200', result.policy)
         for pair in ('web -> db: pass', 'db -> outside: drop',
                      'outside -> db: drop'):
             self.assertIn(pair, '\n'.join(result.lines))

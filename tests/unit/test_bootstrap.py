@@ -217,8 +217,10 @@ class BootTest(BootstrapTest):
         self.write('iovisor-policy.json', json.dumps({'rules': [
             {'src': 100, 'dst': 0}, {'src': 0, 'dst': 100}]}))
         bootstrap.boot(self.params(), dataplane, docker)
-        self.assertEqual(([], [(100, 100), (100, 200), (200, 100),
-                               (300, 100)]), dataplane.writes[-1])
+        self.assertEqual(([], [(100, 100, None, None), (100, 200, None, None),
+                               (200, 100, None, None),
+                               (300, 100, None, None)]),
+                         dataplane.writes[-1])
 
     def test_bad_policy_changes_nothing(self):
         dataplane = FakeDataplane(policy_model.parse(SEED))

@@ -34,7 +34,8 @@ class LocalBackendTest(testtools.TestCase):
             done = self.run_policy('cluster', 'load', bad.name,
                                    backend='zookeeper')
         self.assertEqual(1, done.returncode)
-        self.assertIn("rule 2 ('1>x'): expected SRC>DST", done.stderr)
+        self.assertIn("rule 2 ('1>x'): group 'x' is not an integer or a "
+                      "reserved name", done.stderr)
 
     def test_an_unknown_backend_is_refused_by_the_configuration(self):
         done = self.run_policy('cluster', 'export', backend='etcd')

@@ -22,9 +22,10 @@ class MatrixTest(testtools.TestCase):
                                   [('10.1.0.4', 200, 7), ('10.9.0.1', 300, 0)])
         self.assertEqual([0, 100, 200, 300], groups)
         columns, rows = matrix.matrix(rules, denied, groups)
-        self.assertEqual(('src \\ dst', '0', '100', '200', '300'), columns)
+        self.assertEqual(('src \\ dst', 'world', '100', '200', '300'),
+                         columns)
         self.assertEqual([
-            ('0', 'no rule', 'allow 0', 'no rule 3', 'no rule'),
+            ('world', 'no rule', 'allow 0', 'no rule 3', 'no rule'),
             ('100', 'allow 0', 'allow 0', 'allow 4', 'no rule'),
             ('200', 'no rule', 'allow 0', 'no rule', 'no rule'),
             ('300', 'no rule', 'no rule', 'no rule', 'no rule')], rows)

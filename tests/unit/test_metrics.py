@@ -26,7 +26,7 @@ class CountingDataplane:
 
     def rule_counters(self):
         self.reads += 1
-        return [(*rule, n, b) for rule, n, b in self.rule_rows]
+        return list(self.rule_rows)
 
     def denied(self):
         return list(self.denied_rows)
@@ -81,9 +81,9 @@ class CollectorTest(testtools.TestCase):
         self.assertEqual(500, samples[rule_key(
             'iovisor_rule_bytes_total', '100', '200', 'allow')])
         self.assertEqual(2, samples[rule_key(
-            'iovisor_rule_packets_total', '200', '0', 'deny')])
+            'iovisor_rule_packets_total', '200', 'world', 'deny')])
         self.assertEqual(7, samples[('iovisor_denied_packets_total', (
-            ('dst', '200'), ('src', '0')))])
+            ('dst', '200'), ('src', 'world')))])
         self.assertEqual(4, samples[('iovisor_drops_total',
                                      (('reason', 'no_rule'),))])
         self.assertEqual(98, samples[('iovisor_drop_bytes_total',
@@ -147,7 +147,7 @@ class CollectorTest(testtools.TestCase):
             'iovisor_denied_packets_total', (('dst', 'other'),
                                              ('src', 'other')))])
         self.assertEqual(5, samples[('iovisor_denied_packets_total', (
-            ('dst', '5'), ('src', '0')))])
+            ('dst', '5'), ('src', 'world')))])
 
     def test_generation_moves_when_the_policy_changes(self):
         dp = CountingDataplane(rules=[(allow(1, 2), 0, 0)])
