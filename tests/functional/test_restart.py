@@ -42,12 +42,8 @@ class RestartTest(base.SeedTestCase):
         self.addCleanup(self.holder.kill)
         self.assertEqual('ready', self.holder.stdout.readline().strip())
 
-    def received(self, path):
-        with open(path) as status:
-            text = status.read()
-        return int(text or 0)
-
-    def test_kill_9_keeps_enforcing_and_state(self):
+    def start_stream(self):
+        """A TCP stream web -> db:7100: (file counting what db got, sink)."""
         status = tempfile.NamedTemporaryFile(delete=False)
         self.addCleanup(os.unlink, status.name)
         sink = self.net.spawn('db', sys.executable, base.PROBE, 'sink',
@@ -55,6 +51,15 @@ class RestartTest(base.SeedTestCase):
         self.assertEqual('listening', sink.stdout.readline().strip())
         self.net.spawn('web', sys.executable, base.PROBE, 'stream',
                        self.net.hosts['db'][1], '7100')
+        return status, sink
+
+    def received(self, path):
+        with open(path) as status:
+            text = status.read()
+        return int(text or 0)
+
+    def test_kill_9_keeps_enforcing_and_state(self):
+        status, sink = self.start_stream()
         self.assertTrue(self.net.ping('web', 'db'))
         self.assertFalse(self.net.ping('outside', 'db'))
         while self.received(status.name) == 0:
@@ -86,13 +91,7 @@ class RestartTest(base.SeedTestCase):
         # no reverse rule: the stream's replies pass only as part of its
         # connection, which lives in the pinned connection table
         self.cli('load', '-', stdin='100>200:tcp/7100')
-        status = tempfile.NamedTemporaryFile(delete=False)
-        self.addCleanup(os.unlink, status.name)
-        sink = self.net.spawn('db', sys.executable, base.PROBE, 'sink',
-                              '7100', status.name)
-        self.assertEqual('listening', sink.stdout.readline().strip())
-        self.net.spawn('web', sys.executable, base.PROBE, 'stream',
-                       self.net.hosts['db'][1], '7100')
+        status, sink = self.start_stream()
         while self.received(status.name) == 0:
             time.sleep(0.05)
 
