@@ -12,7 +12,7 @@ if [ ! -x .tools/bin/tox ]; then
 fi
 
 IFS=, read -r -a envs <<< "${TOX_ENVS:-pep8,py3,genconfig,functional,heat,magnum,image}"
-passed=0 failed=0 skipped=0 broken=()
+passed=0 failed=0 skipped=0 broken=() failures=()
 for env in "${envs[@]}"; do
     echo "=== tox -e $env"
     .tools/bin/tox -e "$env" || broken+=("$env")
@@ -23,7 +23,14 @@ for env in "${envs[@]}"; do
         passed=$((passed + $(count Passed || echo 0)))
         failed=$((failed + $(count Failed || echo 0)))
         skipped=$((skipped + $(count Skipped || echo 0)))
+        n=$(count Failed)
+        [ "${n:-0}" -gt 0 ] && failures+=("$env")
     fi
+done
+# CI keeps only the tail of this output: repeat each failure's details here.
+for env in "${failures[@]}"; do
+    echo "=== failures in tox -e $env"
+    ".tox/$env/bin/stestr" failing 2>&1 | tail -n 150
 done
 [ ${#broken[@]} -eq 0 ] || echo "failed tox envs: ${broken[*]}"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
