@@ -20,6 +20,19 @@ SEED_GROUPS = {'dns': 100, 'web': 100, 'db': 200, 'outside': 0}
 PROBE = os.path.join(os.path.dirname(__file__), 'tcp_probe.py')
 
 
+def received(path):
+    """Bytes a `tcp_probe.py sink` has counted into path.
+
+    0 before its first report; it replaces the file whole, so a read never
+    sees it empty.
+    """
+    try:
+        with open(path) as status:
+            return int(status.read())
+    except FileNotFoundError:
+        return 0
+
+
 def seed_allows(src, dst):
     """Whether a two-way exchange between two seed hosts should work."""
     pairs = {tuple(map(int, p.split('>'))) for p in SEED_POLICY.split()}

@@ -3,13 +3,14 @@
 serve PORT             answer every connection's line with "pong" (IPv4, IPv6)
 connect HOST PORT      exit 0 when the server answers within a second
 udpserve PORT          echo every UDP datagram (IPv4, IPv6)
-udp HOST PORT          exit 0 on an echo, 2 on ICMP unreachable, 1 on silence
+udp HOST PORT [SECS]   exit 0 on an echo, 2 on ICMP unreachable, 1 on silence
 broadcast ADDR PORT    send to an IPv4 broadcast address; exit 0 on any echo
 sink PORT FILE         count received bytes into FILE, 10 times a second
 stream HOST PORT       send forever
 frame IFACE HEX        send one raw Ethernet frame
 """
 
+import os
 import socket
 import sys
 import threading
@@ -51,10 +52,10 @@ def udpserve(port):
         server.sendto(data, peer)
 
 
-def udp(host, port):
+def udp(host, port, timeout=1.0):
     family = socket.AF_INET6 if ':' in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as conn:
-        conn.settimeout(1)
+        conn.settimeout(timeout)
         conn.connect((host, port))
         conn.send(b'ping')
         try:
@@ -85,9 +86,12 @@ def sink(port, path):
     total = [0]
 
     def report():
+        # replaced whole, never truncated in place: a reader must not see
+        # an empty file and take it for nothing received
         while True:
-            with open(path, 'w') as status:
+            with open(path + '.new', 'w') as status:
                 status.write(str(total[0]))
+            os.replace(path + '.new', path)
             time.sleep(0.1)
     threading.Thread(target=report, daemon=True).start()
     while True:
@@ -122,7 +126,7 @@ if __name__ == '__main__':
     if command == 'udpserve':
         sys.exit(udpserve(int(args[0])))
     if command == 'udp':
-        sys.exit(udp(args[0], int(args[1])))
+        sys.exit(udp(args[0], int(args[1]), *map(float, args[2:])))
     if command == 'broadcast':
         sys.exit(broadcast(args[0], int(args[1])))
     if command == 'sink':

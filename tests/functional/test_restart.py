@@ -5,8 +5,9 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+
+import fixtures
 
 from magnum_iovisor import policy
 from tests.functional import base
@@ -44,36 +45,32 @@ class RestartTest(base.SeedTestCase):
 
     def start_stream(self):
         """A TCP stream web -> db:7100: (file counting what db got, sink)."""
-        status = tempfile.NamedTemporaryFile(delete=False)
-        self.addCleanup(os.unlink, status.name)
+        # a directory: the sink replaces the file through a sibling
+        status = os.path.join(self.useFixture(fixtures.TempDir()).path,
+                              'received')
         sink = self.net.spawn('db', sys.executable, base.PROBE, 'sink',
-                              '7100', status.name)
+                              '7100', status)
         self.assertEqual('listening', sink.stdout.readline().strip())
         self.net.spawn('web', sys.executable, base.PROBE, 'stream',
                        self.net.hosts['db'][1], '7100')
         return status, sink
 
-    def received(self, path):
-        with open(path) as status:
-            text = status.read()
-        return int(text or 0)
-
     def test_kill_9_keeps_enforcing_and_state(self):
         status, sink = self.start_stream()
         self.assertTrue(self.net.ping('web', 'db'))
         self.assertFalse(self.net.ping('outside', 'db'))
-        while self.received(status.name) == 0:
+        while base.received(status) == 0:
             time.sleep(0.05)
         rules_before = self.show()
 
         os.kill(self.holder.pid, signal.SIGKILL)
         self.holder.wait()
-        at_kill = self.received(status.name)
+        at_kill = base.received(status)
 
         self.assertFalse(self.net.ping('outside', 'db'))
         self.assertFalse(self.tcp('db', 'outside'))
         time.sleep(1)
-        self.assertGreater(self.received(status.name), at_kill,
+        self.assertGreater(base.received(status), at_kill,
                            'the allowed stream stopped after kill -9')
         self.assertIsNone(sink.poll(), 'the stream was cut')
 
@@ -92,14 +89,14 @@ class RestartTest(base.SeedTestCase):
         # connection, which lives in the pinned connection table
         self.cli('load', '-', stdin='100>200:tcp/7100')
         status, sink = self.start_stream()
-        while self.received(status.name) == 0:
+        while base.received(status) == 0:
             time.sleep(0.05)
 
         os.kill(self.holder.pid, signal.SIGKILL)
         self.holder.wait()
-        at_kill = self.received(status.name)
+        at_kill = base.received(status)
         time.sleep(1)
-        self.assertGreater(self.received(status.name), at_kill,
+        self.assertGreater(base.received(status), at_kill,
                            'the stream stopped after kill -9')
         self.assertIsNone(sink.poll(), 'the stream was cut')
         # the destination still cannot open connections, nor anyone else
