@@ -12,6 +12,7 @@ change (against its host's few subnets); only a change of subnets, which is
 rare, looks at every claim.
 """
 
+import bisect
 import dataclasses
 import ipaddress
 import socket
@@ -60,6 +61,56 @@ def _overlap(a, b):
     return a.version == b.version and a.overlaps(b)
 
 
+class _Held:
+    """Held claims, searchable for overlaps in O(prefix lengths + log n).
+
+    Two prefixes overlap when one contains the other: a claim's supernets
+    are looked up by (version, length, network), the subnets it contains
+    are a range of the held ones sorted by first address. Of several
+    rivals the earliest held is named, as a linear search in holding
+    order would.
+    """
+
+    def __init__(self):
+        self._by_prefix = {}     # (version, prefixlen, network int) -> i
+        self._lengths = {4: set(), 6: set()}
+        self._starts = {4: [], 6: []}   # sorted [(first, last, i)]
+        self._claims = []
+
+    def add(self, claim):
+        net = claim.subnet
+        first = int(net.network_address)
+        index = len(self._claims)
+        self._claims.append(claim)
+        self._by_prefix[net.version, net.prefixlen, first] = index
+        self._lengths[net.version].add(net.prefixlen)
+        bisect.insort(self._starts[net.version],
+                      (first, int(net.broadcast_address), index))
+
+    def first_overlap(self, claim):
+        net = claim.subnet
+        host = claim.host
+        first = int(net.network_address)
+        last = int(net.broadcast_address)
+        bits = net.max_prefixlen
+        found = []
+        for length in self._lengths[net.version]:
+            if length <= net.prefixlen:
+                mask = ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
+                index = self._by_prefix.get(
+                    (net.version, length, first & mask))
+                if index is not None:
+                    found.append(index)
+        starts = self._starts[net.version]
+        at = bisect.bisect_left(starts, (first, -1, -1))
+        while at < len(starts) and starts[at][0] <= last:
+            if starts[at][1] <= last:
+                found.append(starts[at][2])
+            at += 1
+        rivals = sorted(i for i in found if self._claims[i].host != host)
+        return self._claims[rivals[0]] if rivals else None
+
+
 class ClaimBook:
     def __init__(self):
         self._claims = {}        # host -> {subnet: Claim}
@@ -99,15 +150,14 @@ class ClaimBook:
 
     def _decide(self):
         held, refused = {}, {}
-        winners = []
+        winners = _Held()
         everyone = sorted((c for claims in self._claims.values()
                            for c in claims.values()),
                           key=lambda c: (c.order, _net_key(c.subnet)))
         for claim in everyone:
-            rival = next((w for w in winners if w.host != claim.host
-                          and _overlap(w.subnet, claim.subnet)), None)
+            rival = winners.first_overlap(claim)
             if rival is None:
-                winners.append(claim)
+                winners.add(claim)
                 held.setdefault(claim.host, []).append(claim.subnet)
             else:
                 refused[claim.host, str(claim.subnet)] = (

@@ -1,10 +1,13 @@
 """The registry model, local backend, sync and agent, on a fake dataplane."""
 
+import ipaddress
 import os
 import re
 import threading
 
 import fixtures
+from hypothesis import given
+from hypothesis import strategies as st
 import testtools
 
 from magnum_iovisor.dataplane import layout
@@ -187,6 +190,58 @@ class SyncTest(testtools.TestCase):
 
 def net(text):
     return claims.network_of(text)
+
+
+def _linear_decision(everyone):
+    """The holding rule written the slow, obvious way: (held, refused)."""
+    winners, refused = [], {}
+    for claim in everyone:
+        rival = next((w for w in winners if w.host != claim.host
+                      and w.subnet.overlaps(claim.subnet)
+                      and w.subnet.version == claim.subnet.version), None)
+        if rival is None:
+            winners.append(claim)
+        else:
+            refused[claim.host, str(claim.subnet)] = rival.host, str(
+                rival.subnet)
+    return winners, refused
+
+
+_CLAIMS = st.lists(st.tuples(
+    st.sampled_from('abcd'),
+    st.one_of(st.tuples(st.just(4), st.integers(0, 255),
+                        st.integers(20, 32)),
+              st.tuples(st.just(6), st.integers(0, 255),
+                        st.integers(116, 128)))), max_size=30)
+
+
+class HeldIndexTest(testtools.TestCase):
+    @given(_CLAIMS)
+    def test_same_holders_and_rivals_as_a_linear_search(self, drawn):
+        by_host = {}
+        for n, (host, (version, low, length)) in enumerate(drawn):
+            text = ('10.0.%d.%d/%d' % (low // 16, low % 16 * 16, length)
+                    if version == 4 else 'fd00::%x/%d' % (low << 4, length))
+            subnet = ipaddress.ip_network(text, strict=False)
+            by_host.setdefault(host, {}).setdefault(subnet, (n, host))
+        book = claims.ClaimBook()
+        for host, subnets in by_host.items():
+            book.set_subnets(host, subnets)
+        everyone = sorted((claims.Claim(o, s, h) for h, c in by_host.items()
+                           for s, o in c.items()),
+                          key=lambda c: (c.order, c.subnet.version,
+                                         c.subnet))
+        winners, refused = _linear_decision(everyone)
+        self.assertEqual(
+            {h: sorted(str(c.subnet) for c in winners if c.host == h)
+             for h in {c.host for c in winners}},
+            {h: sorted(map(str, book.held(h))) for h in by_host
+             if book.held(h)})
+        self.assertEqual(
+            {k: 'subnet %s of host %s overlaps %s, held by host %s'
+                % (k[1], k[0], rival[1], rival[0])
+             for k, rival in refused.items()},
+            book.refused_claims)
 
 
 class ClaimBookTest(testtools.TestCase):
