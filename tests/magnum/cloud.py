@@ -23,13 +23,46 @@ class Images(object):
 
 
 class Keystone(object):
+    """Magnum's keystone client: endpoints, the bay's trustee and trust.
+
+    Nothing listens at the identity URL: Magnum only writes it into the
+    stack parameters (auth_url) for the nodes.
+    """
+
     trustee_domain_id = 'trustee-domain'
     auth_url = 'http://127.0.0.1:1/identity/v3'
     auth_token = 'token'
+    trustees = {}
+    trusts = {}
 
     def __init__(self, heat_url):
+        endpoints = {'orchestration': heat_url, 'identity': self.auth_url}
         self.session = types.SimpleNamespace(
-            get_endpoint=lambda **kw: heat_url)
+            get_endpoint=lambda service_type=None, **kw:
+            endpoints[service_type])
+
+    def create_trustee(self, username, password):
+        trustee = types.SimpleNamespace(id='trustee-%d' % len(self.trustees),
+                                        name=username)
+        self.trustees[trustee.id] = trustee
+        return trustee
+
+    def create_trust(self, trustee_user):
+        trust = types.SimpleNamespace(id='trust-%d' % len(self.trusts),
+                                      trustee=trustee_user)
+        self.trusts[trust.id] = trust
+        return trust
+
+    def delete_trust(self, context, cluster):
+        self.trusts.pop(cluster.trust_id, None)
+
+    def delete_trustee(self, trustee_id):
+        self.trustees.pop(trustee_id, None)
+
+
+def keypair(name):
+    return types.SimpleNamespace(name=name,
+                                 public_key='ssh-ed25519 AAAAC3Nz test\n')
 
 
 class Clients(object):
@@ -43,7 +76,7 @@ class Clients(object):
         osc_class.glance = lambda osc: types.SimpleNamespace(images=Images())
         osc_class.nova = lambda osc: types.SimpleNamespace(
             flavors=types.SimpleNamespace(list=lambda: FLAVORS),
-            keypairs=types.SimpleNamespace(get=lambda name: name))
+            keypairs=types.SimpleNamespace(get=keypair))
         osc_class.neutron = lambda osc: types.SimpleNamespace(
             list_networks=lambda **filters: NETWORKS)
 

@@ -2,18 +2,21 @@
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import fixtures
 import requests
+from testtools import content
 
 SERVICES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'services.py')
 CONFIG = """[DEFAULT]
 transport_url = fake://
 host = test
+periodic_interval_max = 1
 state_path = {d}
 [database]
 connection = sqlite:///{d}/magnum.sqlite
@@ -78,7 +81,20 @@ class MagnumServices(fixtures.Fixture):
                 self.process.wait()
         if self.process:
             self.log.close()
+            # shown by testtools when a test fails
+            self.addDetail('magnum-services.log', content.content_from_file(
+                self.log.name, buffer_now=True))
         self.process = None
+
+    def rows(self, table, **where):
+        """Rows of one of Magnum's tables, as dicts, read from its file."""
+        query = 'SELECT * FROM %s' % table
+        if where:
+            query += ' WHERE ' + ' AND '.join('%s = ?' % k for k in where)
+        with sqlite3.connect(os.path.join(self.dir, 'magnum.sqlite')) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(query,
+                                                    tuple(where.values()))]
 
     def restart(self):
         self.stop()
