@@ -70,6 +70,11 @@ class ClusterTestCase(testtools.TestCase):
         deadline = time.monotonic() + timeout
         while True:
             shown = self.get('/clusters/' + name)
+            if shown.status_code == 404:
+                # the conductor has not written the cluster yet
+                self.assertLess(time.monotonic(), deadline, shown.text)
+                time.sleep(1)
+                continue
             self.assertEqual(200, shown.status_code, shown.text)
             cluster = shown.json()
             if cluster['status'] == status:
@@ -197,3 +202,136 @@ class TestBayLife(ClusterTestCase):
         self.openstack('cluster', 'delete', 'mesosbay')
         self.wait_gone('mesosbay')
         self.assert_nothing_left()
+
+
+class TestBadInput(ClusterTestCase):
+    """Refused with the reason, nothing left in Magnum's database or Heat.
+
+    Magnum 13's API asks no driver about a new cluster, so a bad label
+    passes the API (202) and the driver refuses it in magnum-conductor
+    before any stack request: the bay is CREATE_FAILED with the driver's
+    message as status_reason, and deleting it leaves no row.
+    """
+
+    def setUp(self):
+        super().setUp()
+        created = requests.post(
+            self.magnum.url + '/clustertemplates', headers=LATEST,
+            json={'name': 'mesosbaymodel', 'coe': 'mesos',
+                  'server_type': 'vm', 'image_id': 'ubuntu-mesos',
+                  'keypair_id': 'testkey', 'external_network_id': 'public',
+                  'dns_nameserver': '8.8.8.8', 'flavor_id': 'm1.small',
+                  'docker_storage_driver': 'overlay2',
+                  'labels': {'iovisor_policy': SEED_POLICY}}, timeout=30)
+        self.assertEqual(201, created.status_code, created.text)
+
+    def create(self, name, node_count=2, **labels):
+        created = requests.post(
+            self.magnum.url + '/clusters', headers=LATEST,
+            json={'name': name, 'cluster_template_id': 'mesosbaymodel',
+                  'node_count': node_count, 'labels': labels}, timeout=30)
+        self.assertEqual(202, created.status_code, created.text)
+
+    def assert_refused(self, name, reason):
+        """Failed in the driver with ``reason``, before Heat; then gone."""
+        cluster = self.wait_for(name, 'CREATE_FAILED')
+        self.assertIn(reason, cluster['status_reason'])
+        self.assert_heat_untouched()
+        [row] = self.magnum.rows('cluster', name=name)
+        self.assertIsNone(row['stack_id'])
+        nodegroups = self.magnum.rows('nodegroup', cluster_id=row['uuid'])
+        self.assertEqual([None, None], [ng['stack_id'] for ng in nodegroups])
+        deleted = requests.delete(self.magnum.url + '/clusters/' + name,
+                                  headers=LATEST, timeout=30)
+        self.assertEqual(204, deleted.status_code, deleted.text)
+        self.wait_gone(name)
+        self.assert_nothing_left()
+        self.assert_heat_untouched()
+
+    def assert_heat_untouched(self):
+        """No stack was made: Heat was only read or asked to delete.
+
+        (The API looks for the stack's faults; the delete names the stack
+        the create never made.)
+        """
+        self.assertEqual({}, self.heat.stacks)
+        self.assertEqual([], [(method, path) for method, path, body
+                              in self.heat.requests
+                              if method not in ('GET', 'DELETE')])
+
+    def test_bad_policy_label_names_the_rule(self):
+        self.openstack('cluster', 'create', 'badbay',
+                       '--cluster-template', 'mesosbaymodel',
+                       '--labels', 'iovisor_policy=100>wrld')
+        self.wait_for('badbay', 'CREATE_FAILED')
+        reason = self.openstack('cluster', 'show', 'badbay', '-f', 'value',
+                                '-c', 'status_reason').stdout
+        self.assertIn("label iovisor_policy='100>wrld': rule 1 ('100>wrld'):"
+                      " group 'wrld' is not an integer or a reserved name",
+                      reason)
+        self.assertIn("did you mean 'world'?", reason)
+        self.assert_refused('badbay', 'did you mean')
+
+    def test_label_with_a_comma(self):
+        # With two labels in one --labels, magnumclient splits on commas
+        # (and semicolons) and refuses the piece without '='.
+        refused = self.openstack(
+            'cluster', 'create', 'badbay', '--cluster-template',
+            'mesosbaymodel', '--labels',
+            'iovisor_mode=veth,iovisor_policy=100>0,0>100', check=False)
+        self.assertNotEqual(0, refused.returncode)
+        self.assertIn('labels must be a list of KEY=VALUE not 0>100',
+                      refused.stderr)
+        self.assertEqual([], self.magnum.rows('cluster'))
+        # One label is sent whole: the comma reaches the policy parser.
+        self.openstack('cluster', 'create', 'badbay', '--cluster-template',
+                       'mesosbaymodel', '--labels',
+                       'iovisor_policy=100>0,0>100')
+        self.assert_refused('badbay', "label iovisor_policy='100>0,0>100': "
+                                      "rule 1 ('100>0,0>100'): expected "
+                                      "SRC>DST or SRC<>DST")
+
+    def test_group_out_of_range_in_the_baymodel(self):
+        # The seed's path: the label is the baymodel's, the bay has none.
+        self.magnum_cli(
+            'baymodel-create', '--name', 'badmodel',
+            '--image-id', 'ubuntu-mesos', '--keypair-id', 'testkey',
+            '--external-network-id', 'public', '--flavor-id', 'm1.small',
+            '--coe', 'mesos', '--docker-storage-driver', 'overlay2',
+            '--labels', 'iovisor_policy=100>70000')
+        self.magnum_cli('bay-create', '--name', 'badbay',
+                        '--baymodel', 'badmodel')
+        self.wait_for('badbay', 'CREATE_FAILED')
+        shown = self.magnum_cli('bay-show', 'badbay').stdout
+        self.assertIn('group 70000 out of range 0..65535', shown)
+        self.assert_refused('badbay', "label iovisor_policy='100>70000': "
+                                      "rule 1 ('100>70000'): group 70000 "
+                                      "out of range 0..65535")
+
+    def test_unknown_mode(self):
+        self.create('badbay', iovisor_policy=SEED_POLICY,
+                    iovisor_mode='bridge')
+        self.assert_refused('badbay', "label iovisor_mode='bridge': not one "
+                                      "of ipvlan, macvlan, veth")
+
+    def test_zero_nodes(self):
+        # The bay API refuses 0 itself; magnumclient 3.5's bay-create
+        # prints that it failed but exits 0, and drops the API's reason.
+        refused = self.magnum_cli('bay-create', '--name', 'badbay',
+                                  '--baymodel', 'mesosbaymodel',
+                                  '--node-count', '0')
+        self.assertIn('Create for bay badbay failed: Bad Request',
+                      refused.stdout)
+        refused = requests.post(
+            self.magnum.url + '/bays', headers=LATEST,
+            json={'name': 'badbay', 'baymodel_id': 'mesosbaymodel',
+                  'node_count': 0}, timeout=30)
+        self.assertEqual(400, refused.status_code)
+        self.assertIn('node_count', refused.text)
+        self.assertEqual([], self.magnum.rows('cluster'))
+        # the cluster API (1.10) takes 0 for other COEs: the driver refuses
+        self.openstack('cluster', 'create', 'badbay',
+                       '--cluster-template', 'mesosbaymodel',
+                       '--node-count', '0')
+        self.assert_refused('badbay', 'node_count 0: a Mesos bay needs at '
+                                      'least one slave')
