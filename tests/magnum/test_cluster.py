@@ -65,8 +65,12 @@ class ClusterTestCase(testtools.TestCase):
         return requests.get(self.magnum.url + path, headers=LATEST,
                             timeout=30)
 
-    def wait_for(self, name, status, timeout=90):
-        """The cluster once its status is ``status`` (the poller's work)."""
+    def wait_for(self, name, status, past=(), timeout=90):
+        """The cluster once its status is ``status`` (the poller's work).
+
+        Statuses in ``past`` are the cluster's before the request (the API
+        only casts it to the conductor).
+        """
         deadline = time.monotonic() + timeout
         while True:
             shown = self.get('/clusters/' + name)
@@ -79,8 +83,9 @@ class ClusterTestCase(testtools.TestCase):
             cluster = shown.json()
             if cluster['status'] == status:
                 return cluster
-            if (cluster['status'].endswith('_FAILED')
-                    or time.monotonic() > deadline):
+            failed = (cluster['status'].endswith('_FAILED')
+                      and cluster['status'] not in past)
+            if failed or time.monotonic() > deadline:
                 self.fail('cluster %s is %s (%s), not %s'
                           % (name, cluster['status'],
                              cluster['status_reason'], status))
@@ -192,8 +197,18 @@ class TestBayLife(ClusterTestCase):
                          (shown['status'], shown['api_address'],
                           shown['node_addresses']))
 
+        # scaling to no slave fails in the driver, before Heat
+        self.openstack('cluster', 'update', 'mesosbay', 'replace',
+                       'node_count=0')
+        cluster = self.wait_for('mesosbay', 'UPDATE_FAILED')
+        self.assertIn('node_count 0: a Mesos bay needs at least one slave',
+                      cluster['status_reason'])
+        self.assertEqual(2, cluster['node_count'])
+        self.assertEqual([], self.heat.updates())
+
         self.openstack('cluster', 'resize', 'mesosbay', '1')
-        cluster = self.wait_for('mesosbay', 'UPDATE_COMPLETE')
+        cluster = self.wait_for('mesosbay', 'UPDATE_COMPLETE',
+                                past=('UPDATE_FAILED',))
         [update] = self.heat.updates()
         self.assertEqual({'number_of_slaves': 1}, update['parameters'])
         self.assertEqual((1, SLAVES_2[:1]),
