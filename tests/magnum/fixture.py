@@ -1,5 +1,6 @@
 """Magnum 13's services (tests/magnum/services.py) as a test fixture."""
 
+import json
 import os
 import socket
 import sqlite3
@@ -94,6 +95,14 @@ class MagnumServices(fixtures.Fixture):
             db.row_factory = sqlite3.Row
             return [dict(row) for row in db.execute(query,
                                                     tuple(where.values()))]
+
+    def keystone(self):
+        """The trustees and trusts the fake Keystone holds (cloud.py)."""
+        try:
+            with open(os.path.join(self.dir, 'keystone.json')) as record:
+                return json.load(record)
+        except FileNotFoundError:
+            return {'trustees': {}, 'trusts': {}}
 
     def restart(self):
         self.stop()

@@ -42,8 +42,9 @@ def main():
     config_file, heat_url, port = sys.argv[1:4]
     service.prepare_service(['services', '--config-file', config_file])
     create_schema()
-    cloud.Clients().install(clients.OpenStackClients, heat_url)
     conf = magnum.conf.CONF
+    cloud.Clients().install(clients.OpenStackClients, heat_url,
+                            os.path.join(conf.state_path, 'keystone.json'))
     # the same endpoints as magnum.cmd.conductor.main
     endpoints = [indirection_api.Handler(), cluster_conductor.Handler(),
                  conductor_listener.Handler(), ca_conductor.Handler(),

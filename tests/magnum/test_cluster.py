@@ -129,6 +129,17 @@ class ClusterTestCase(testtools.TestCase):
     def assert_nothing_left(self):
         for table in ('cluster', 'nodegroup', 'x509keypair'):
             self.assertEqual([], self.magnum.rows(table), table)
+        self.assertEqual({'trustees': {}, 'trusts': {}},
+                         self.magnum.keystone())
+
+    def assert_one_trust(self, cluster):
+        """The bay's trustee and its trust, as Magnum keeps them."""
+        [row] = self.magnum.rows('cluster', uuid=cluster['uuid'])
+        keystone = self.magnum.keystone()
+        self.assertEqual({row['trustee_user_id']: row['trustee_username']},
+                         keystone['trustees'])
+        self.assertEqual({row['trust_id']: row['trustee_user_id']},
+                         keystone['trusts'])
 
 
 class TestBayLife(ClusterTestCase):
@@ -152,6 +163,7 @@ class TestBayLife(ClusterTestCase):
         self.assertEqual('172.24.4.10', bay['api_address'])
         self.assertEqual(SLAVES_2, bay['node_addresses'])
         self.assertEqual(['172.24.4.10'], bay['master_addresses'])
+        self.assert_one_trust(bay)
         shown = self.magnum_cli('bay-show', 'mesosbay').stdout
         self.assertIn('CREATE_COMPLETE', shown)
         self.assertIn('172.24.4.10', shown)
@@ -251,6 +263,7 @@ class TestBadInput(ClusterTestCase):
         """Failed in the driver with ``reason``, before Heat; then gone."""
         cluster = self.wait_for(name, 'CREATE_FAILED')
         self.assertIn(reason, cluster['status_reason'])
+        self.assert_one_trust(cluster)
         self.assert_heat_untouched()
         [row] = self.magnum.rows('cluster', name=name)
         self.assertIsNone(row['stack_id'])
