@@ -9,8 +9,11 @@ from magnum.common import cert_manager
 from magnum.common import exception
 from magnum.conductor import utils as conductor_utils
 from magnum.drivers.heat import driver
+from oslo_log import log as logging
 
 from magnum_iovisor.magnum import template_def
+
+LOG = logging.getLogger(__name__)
 
 
 class Driver(driver.HeatDriver):
@@ -41,12 +44,19 @@ class Driver(driver.HeatDriver):
         Its conductor deletes ca_cert_ref and magnum_cert_ref only
         (magnum/conductor/handlers/common/cert_manager.py); a Mesos bay
         uses neither the etcd nor the front-proxy CA. Done first: the
-        stack delete raises when a failed create left no stack.
+        stack delete raises when a failed create left no stack. As in
+        Magnum's own clean-up, a certificate that cannot be deleted is
+        logged, not a reason to keep the bay.
         """
         for ref in (cluster.etcd_ca_cert_ref, cluster.front_proxy_ca_cert_ref):
-            if ref:
+            if not ref:
+                continue
+            try:
                 cert_manager.get_backend().CertManager.delete_cert(
                     ref, resource_ref=cluster.uuid, context=context)
+            except Exception as exc:
+                LOG.warning('Bay %s: certificate %s not deleted: %s',
+                            cluster.uuid, ref, exc)
         cluster.etcd_ca_cert_ref = cluster.front_proxy_ca_cert_ref = None
         cluster.save()
         super().delete_cluster(context, cluster)

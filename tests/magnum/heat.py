@@ -4,10 +4,10 @@ Magnum's heat client (python-heatclient) talks to it as to Heat: stack
 create, show, update (PATCH) and delete. It refuses, as Heat does, a
 parameter the root template does not declare and a file a template refers
 to but the request does not carry. A stack's action (create, update,
-delete) is complete when Magnum first looks: shown *_COMPLETE, or gone
-(404) after a delete. Outputs are what Magnum reads of a bay, for the
-outputs the template declares: api_address, mesos_master(_private) and
-mesos_slaves(_private), one address per node.
+delete) is complete when Magnum first looks: shown *_COMPLETE; a deleted
+stack is gone (404) from the second look on. Outputs are what Magnum
+reads of a bay, for the outputs the template declares: api_address,
+mesos_master(_private) and mesos_slaves(_private), one address per node.
 """
 
 import http.server
@@ -81,7 +81,7 @@ class Stack(object):
     def outputs(self):
         masters = self.addresses('number_of_masters', 0)
         slaves = self.addresses('number_of_slaves', 1)
-        values = {'api_address': '172.24.4.%d' % 10,
+        values = {'api_address': '172.24.4.10',
                   'mesos_master': ['172.24.4.%d' % (10 + n)
                                    for n in range(len(masters))],
                   'mesos_master_private': masters,
