@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 
+import fixtures
 from heatclient.common import template_format
 import requests
 import testtools
@@ -32,7 +33,7 @@ SLAVES_2 = ['10.0.1.10', '10.0.1.11']
 
 
 class ClusterTestCase(testtools.TestCase):
-    """Fake Heat, then Magnum's services, with the seed's baymodel."""
+    """A fake Heat, then Magnum's services, for each test."""
 
     def setUp(self):
         super().setUp()
@@ -238,19 +239,51 @@ class TestBadInput(ClusterTestCase):
     passes the API (202) and the driver refuses it in magnum-conductor
     before any stack request: the bay is CREATE_FAILED with the driver's
     message as status_reason, and deleting it leaves no row.
+
+    One fake Heat and one set of services for the class (their start is
+    most of a test's time); each test deletes what it made, and a cleanup
+    deletes what a failed test left.
     """
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.shared = fixtures.Fixture()
+        cls.shared.setUp()
+        try:
+            fake_heat = cls.shared.useFixture(heat.FakeHeat())
+            cls.heat = fake_heat.heat
+            cls.magnum = cls.shared.useFixture(
+                fixture.MagnumServices(fake_heat.url))
+            created = requests.post(
+                cls.magnum.url + '/clustertemplates', headers=LATEST,
+                json={'name': 'mesosbaymodel', 'coe': 'mesos',
+                      'server_type': 'vm', 'image_id': 'ubuntu-mesos',
+                      'keypair_id': 'testkey',
+                      'external_network_id': 'public',
+                      'dns_nameserver': '8.8.8.8', 'flavor_id': 'm1.small',
+                      'docker_storage_driver': 'overlay2',
+                      'labels': {'iovisor_policy': SEED_POLICY}}, timeout=30)
+            if created.status_code != 201:
+                raise RuntimeError(created.text)
+        except BaseException:
+            cls.shared.cleanUp()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shared.cleanUp()
+        super().tearDownClass()
+
     def setUp(self):
-        super().setUp()
-        created = requests.post(
-            self.magnum.url + '/clustertemplates', headers=LATEST,
-            json={'name': 'mesosbaymodel', 'coe': 'mesos',
-                  'server_type': 'vm', 'image_id': 'ubuntu-mesos',
-                  'keypair_id': 'testkey', 'external_network_id': 'public',
-                  'dns_nameserver': '8.8.8.8', 'flavor_id': 'm1.small',
-                  'docker_storage_driver': 'overlay2',
-                  'labels': {'iovisor_policy': SEED_POLICY}}, timeout=30)
-        self.assertEqual(201, created.status_code, created.text)
+        testtools.TestCase.setUp(self)     # not ClusterTestCase's services
+        self.addCleanup(self.delete_leftovers)
+
+    def delete_leftovers(self):
+        for row in self.magnum.rows('cluster'):
+            requests.delete(self.magnum.url + '/clusters/' + row['uuid'],
+                            headers=LATEST, timeout=30)
+            self.wait_gone(row['uuid'])
 
     def create(self, name, node_count=2, **labels):
         created = requests.post(
