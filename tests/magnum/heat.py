@@ -2,8 +2,9 @@
 
 Magnum's heat client (python-heatclient) talks to it as to Heat: stack
 create, show, update (PATCH) and delete. It refuses, as Heat does, a
-parameter the root template does not declare and a file a template refers
-to but the request does not carry. A stack's action (create, update,
+parameter the root template does not declare, one it declares without a
+default but the request lacks, and a file a template refers to but the
+request does not carry. A stack's action (create, update,
 delete) is complete when Magnum first looks: shown *_COMPLETE; a deleted
 stack is gone (404) from the second look on. Outputs are what Magnum
 reads of a bay, for the outputs the template declares: api_address,
@@ -164,8 +165,22 @@ class Heat(object):
                                          % ', '.join(extra)}}
         return None
 
+    @staticmethod
+    def not_provided(template, parameters):
+        missing = sorted(name for name, declared
+                         in template.get('parameters', {}).items()
+                         if 'default' not in declared
+                         and name not in parameters)
+        if missing:
+            return {'error': {'type': 'UserParameterMissing',
+                              'message': 'The Parameter (%s) was not '
+                                         'provided.' % ', '.join(missing)}}
+        return None
+
     def create(self, body):
-        refused = self.undeclared(body['template'], body['parameters'])
+        refused = (self.undeclared(body['template'], body['parameters'])
+                   or self.not_provided(body['template'],
+                                        body['parameters']))
         missing = missing_files(body['template'], body.get('files', {}))
         if missing:
             refused = {'error': {'type': 'InvalidTemplateReference',
