@@ -23,19 +23,40 @@ import os
 from magnum.common import exception
 from magnum.drivers.heat import template_def
 
+from magnum_iovisor import bootstrap
 from magnum_iovisor.magnum import templates
 from magnum_iovisor import policy
 
-# label -> (Heat parameter, conversion)
+
+def _policy(text):
+    return policy.dump(policy.parse(text, 'text'), 'json')
+
+
+def _mode(text):
+    if text not in bootstrap.MODES:
+        raise ValueError('not one of %s' % ', '.join(bootstrap.MODES))
+    return text
+
+
+# label -> (Heat parameter, conversion raising ValueError)
 LABELS = {
-    'iovisor_policy': ('iovisor_policy',
-                       lambda text: policy.dump(policy.parse(text, 'text'),
-                                                'json')),
-    'iovisor_mode': ('iovisor_mode', str),
+    'iovisor_policy': ('iovisor_policy', _policy),
+    'iovisor_mode': ('iovisor_mode', _mode),
     'iovisor_parent': ('iovisor_parent', str),
     'iovisor_registry': ('iovisor_registry', str),
     'iovisor_routed_subnet_prefix': ('routed_subnet_prefix', str),
 }
+
+
+def bay_labels(cluster, cluster_template):
+    """The labels a bay is created with.
+
+    Magnum 13's bay API (v1/bays, ``magnum bay-create``) leaves the bay's
+    labels empty instead of copying the baymodel's: it tests ``labels is
+    None``, which wsme never gives. Its cluster API's rule is applied:
+    empty labels are the cluster template's.
+    """
+    return cluster.labels or cluster_template.labels
 
 
 def label_parameters(labels):
@@ -47,10 +68,18 @@ def label_parameters(labels):
             continue
         try:
             params[param] = convert(value)
-        except policy.PolicyError as exc:
+        except ValueError as exc:    # PolicyError is one
             raise exception.InvalidParameterValue(
                 err='label %s=%r: %s' % (label, value, exc))
     return params
+
+
+def check_node_count(node_count):
+    """A Mesos bay runs its containers on slaves: at least one."""
+    if node_count < 1:
+        raise exception.InvalidParameterValue(
+            err='node_count %d: a Mesos bay needs at least one slave'
+                % node_count)
 
 
 class IovisorMesosTemplateDefinition(template_def.BaseTemplateDefinition):
@@ -85,7 +114,8 @@ class IovisorMesosTemplateDefinition(template_def.BaseTemplateDefinition):
     def get_params(self, context, cluster_template, cluster, **kwargs):
         extra_params = kwargs.pop('extra_params', {})
         extra_params.update(label_parameters(
-            self._get_relevant_labels(cluster, kwargs)))
+            self._get_relevant_labels(cluster, kwargs)
+            or cluster_template.labels))
         return super().get_params(context, cluster_template, cluster,
                                   extra_params=extra_params, **kwargs)
 
@@ -113,6 +143,7 @@ class IovisorMesosTemplateDefinition(template_def.BaseTemplateDefinition):
 
     def get_scale_params(self, context, cluster, node_count,
                          scale_manager=None, nodes_to_remove=None):
+        check_node_count(node_count)
         return {'number_of_slaves': node_count}
 
     def get_env_files(self, cluster_template, cluster, nodegroup=None):

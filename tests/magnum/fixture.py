@@ -1,19 +1,23 @@
 """Magnum 13's services (tests/magnum/services.py) as a test fixture."""
 
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import fixtures
 import requests
+from testtools import content
 
 SERVICES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                         'services.py')
 CONFIG = """[DEFAULT]
 transport_url = fake://
 host = test
+periodic_interval_max = 1
 state_path = {d}
 [database]
 connection = sqlite:///{d}/magnum.sqlite
@@ -70,15 +74,35 @@ class MagnumServices(fixtures.Fixture):
 
     def stop(self):
         if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            # SIGTERM makes oslo.service wait for eventlet's server, which
+            # does not stop: 10 s per test. What the services keep is in
+            # the sqlite file, committed.
+            self.process.kill()
+            self.process.wait()
         if self.process:
             self.log.close()
+            # shown by testtools when a test fails
+            self.addDetail('magnum-services.log', content.content_from_file(
+                self.log.name, buffer_now=True))
         self.process = None
+
+    def rows(self, table, **where):
+        """Rows of one of Magnum's tables, as dicts, read from its file."""
+        query = 'SELECT * FROM %s' % table
+        if where:
+            query += ' WHERE ' + ' AND '.join('%s = ?' % k for k in where)
+        with sqlite3.connect(os.path.join(self.dir, 'magnum.sqlite')) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(row) for row in db.execute(query,
+                                                    tuple(where.values()))]
+
+    def keystone(self):
+        """The trustees and trusts the fake Keystone holds (cloud.py)."""
+        try:
+            with open(os.path.join(self.dir, 'keystone.json')) as record:
+                return json.load(record)
+        except FileNotFoundError:
+            return {'trustees': {}, 'trusts': {}}
 
     def restart(self):
         self.stop()

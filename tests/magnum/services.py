@@ -24,6 +24,7 @@ from magnum.conductor.handlers import federation_conductor
 from magnum.conductor.handlers import indirection_api
 from magnum.conductor.handlers import nodegroup_conductor
 import magnum.conf
+from magnum.service import periodic
 from oslo_service import service as oslo_service
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,8 +42,9 @@ def main():
     config_file, heat_url, port = sys.argv[1:4]
     service.prepare_service(['services', '--config-file', config_file])
     create_schema()
-    cloud.Clients().install(clients.OpenStackClients, heat_url)
     conf = magnum.conf.CONF
+    cloud.Clients().install(clients.OpenStackClients, heat_url,
+                            os.path.join(conf.state_path, 'keystone.json'))
     # the same endpoints as magnum.cmd.conductor.main
     endpoints = [indirection_api.Handler(), cluster_conductor.Handler(),
                  conductor_listener.Handler(), ca_conductor.Handler(),
@@ -52,6 +54,9 @@ def main():
         conf.conductor.topic, 'conductor-1', endpoints,
         binary='magnum-conductor')
     launcher = oslo_service.launch(conf, conductor, workers=1)
+    # Magnum's status poller runs every 10 s (a constant): every 1 s here,
+    # so a bay's create, scale and delete take seconds, not half a minute.
+    periodic.MagnumPeriodicTasks._periodic_spacing['sync_cluster_status'] = 1
     conductor.create_periodic_tasks()
     eventlet.spawn(launcher.wait)
     app = cloud.NoAuth(api_app.setup_app())

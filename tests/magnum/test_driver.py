@@ -211,6 +211,41 @@ class TestDriver(DriverTestCase):
                                   iovisor_policy='{"rules": []}')
         self.assertIn('iovisor_policy', str(error))
 
+    def test_unknown_mode(self):
+        error = self.assertRaises(exception.InvalidParameterValue,
+                                  self.create, iovisor_mode='bridge')
+        self.assertIn("label iovisor_mode='bridge': not one of ipvlan, "
+                      "macvlan, veth", str(error))
+        self.assertEqual([], self.heat.created)
+
+    def test_bay_without_labels_takes_the_baymodels(self):
+        # what Magnum 13's bay API stores for `magnum bay-create`
+        template = self.cluster_template(iovisor_policy='100>100')
+        self.useFixture(fixtures.MonkeyPatch(
+            'magnum.conductor.utils.retrieve_cluster_template',
+            lambda context, cluster: template))
+        cluster = self.cluster(template)
+        cluster.labels = {}
+        for nodegroup in cluster.nodegroups:
+            nodegroup.labels = {}
+        driver = common_driver.Driver.get_driver('vm', 'ubuntu', 'mesos')
+        driver.create_cluster(self.context, cluster, 60)
+        [fields] = self.heat.created
+        self.assertEqual(policy.parse('100>100'), policy.parse(
+            fields['parameters']['iovisor_policy'], 'json'))
+
+    def test_no_slave_is_refused(self):
+        template = self.cluster_template()
+        cluster = self.cluster(template)
+        cluster.default_ng_worker.node_count = 0
+        driver = common_driver.Driver.get_driver('vm', 'ubuntu', 'mesos')
+        error = self.assertRaises(exception.InvalidParameterValue,
+                                  driver.create_cluster, self.context,
+                                  cluster, 60)
+        self.assertIn('node_count 0: a Mesos bay needs at least one slave',
+                      str(error))
+        self.assertEqual([], self.heat.created)
+
     def test_upgrade_is_refused(self):
         driver = common_driver.Driver.get_driver('vm', 'ubuntu', 'mesos')
         self.assertRaises(exception.NotSupported, driver.upgrade_cluster,
