@@ -40,6 +40,12 @@ static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 				u8 direction, struct packet *pkt,
 				u16 src_group, u16 dst_group)
 {
+	u32 index = reason;
+	struct counter *dropped = drops.lookup(&index);
+	if (dropped) {            /* this CPU's: no atomics needed */
+		dropped->packets += 1;
+		dropped->bytes += skb->len;
+	}
 	u64 now = bpf_ktime_get_ns();
 	if (now > state_get(STATE_LISTEN_UNTIL))
 		return TC_ACT_SHOT;       /* nobody listens */

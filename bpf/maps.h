@@ -34,6 +34,7 @@ enum drop_reason {
 				  * interface's endpoint (incl. broadcast,
 				  * multicast) */
 };
+#define DROP_REASONS_MAX 8       /* entries of the drops map (index: reason) */
 
 enum direction {
 	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */

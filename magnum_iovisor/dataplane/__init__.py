@@ -418,6 +418,15 @@ class Dataplane:
         """Drop events not delivered (rate limit or full ring), all CPUs."""
         return sum(v.value for v in self.maps['events_lost'].get((0,)))
 
+    def drops(self):
+        """{reason name (lower case): (packets, bytes)} dropped so far."""
+        result = {}
+        for reason in layout.DropReason:
+            per_cpu = self.maps['drops'].get((reason.value,))
+            result[reason.name.lower()] = (
+                sum(c.packets for c in per_cpu), sum(c.bytes for c in per_cpu))
+        return result
+
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop, self.listen)
 

@@ -34,6 +34,9 @@ class DropReason(enum.IntEnum):
     NOT_OURS = 6
 
 
+DROP_REASONS_MAX = 8     # entries of the drops map, indexed by DropReason
+
+
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
@@ -165,8 +168,10 @@ MAPS = {
     'state': (Index, Value64),
     'event_budget': (Index, Budget),
     'events_lost': (Index, Value64),
+    'drops': (Index, Counter),           # index: DropReason
 }
 # maps holding one value per CPU
-PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost'}
+PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost',
+               'drops'}
 EVENTS_MAP = 'drop_events'
 PROGRAMS = ('from_endpoint', 'to_endpoint')
