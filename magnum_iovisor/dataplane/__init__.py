@@ -141,6 +141,22 @@ class Dataplane:
                            sum(c.bytes for c in per_cpu)))
         return result
 
+    def rule_counters(self):
+        """[(src, dst, protocol, ports, policy.Action, packets, bytes)].
+
+        What ``rules()`` says in plain tuples, unsorted, for scrapes:
+        protocol a name or None, ports (low, high) or None.
+        """
+        counted = dict(self.maps['counters'].summed_items())
+        result = []
+        for (index,), (src, dst, action, proto, low, high, _) in \
+                self.maps['rules'].items(plain=True):
+            packets, nbytes = counted.get((index,), (0, 0))
+            result.append((src, dst, _PROTOCOL_NAMES.get(proto),
+                           (low, high) if low else None,
+                           _MODEL_ACTIONS[action], packets, nbytes))
+        return result
+
     def policy(self):
         return policy_model.Policy([model_rule(key, action)
                                     for key, (_, action)
@@ -268,6 +284,25 @@ class Dataplane:
                        value.flags)
                       for (length, addr), value
                       in self.maps['prefixes'].items())
+
+    def endpoint_counts(self):
+        """{'endpoints' or 'prefixes': {kind: n}}, kinds local (endpoints
+        only), learned, reserved and tagged (by hand)."""
+        def kind(value):
+            if value.flags & layout.EndpointFlag.LEARNED:
+                return 'learned'
+            if value.flags & layout.EndpointFlag.RESERVED:
+                return 'reserved'
+            return 'local' if getattr(value, 'ifindex', 0) else 'tagged'
+        counts = {}
+        for name, kinds in (('endpoints', ('local', 'learned', 'reserved',
+                                           'tagged')),
+                            ('prefixes', ('learned', 'reserved', 'tagged'))):
+            found = dict.fromkeys(kinds, 0)
+            for _, value in self.maps[name].items():
+                found[kind(value)] += 1
+            counts[name] = found
+        return counts
 
     def endpoint(self, address):
         """The entry of ``address`` (group, flags, ifindex), or None."""

@@ -124,13 +124,36 @@ class PinnedMap:
         """Return False when the key was absent."""
         return libbpf.delete(self.fd, self.key.pack(key))
 
-    def items(self):
-        """[(key, value)] of every entry, in the map's order."""
+    def items(self, plain=False):
+        """[(key, value)] of every entry, in the map's order.
+
+        ``plain``: values as plain tuples too (faster: no named tuples).
+        """
         result = []
         for keys, values, _ in libbpf.lookup_batch(self.fd, self.key.size,
                                                    self.value.size):
             result.extend(zip(self.key.unpack_many(keys, plain=True),
-                              self.value.unpack_many(values)))
+                              self.value.unpack_many(values, plain)))
+        return result
+
+    def summed_items(self):
+        """A per-CPU map's [(key, value)], each field summed over CPUs.
+
+        Plain tuples, unpacked in bulk: a scrape reads 100,000 counters.
+        """
+        one = self.value.one
+        # each CPU's row padded to the 8-byte stride the kernel uses
+        row = struct.Struct(one.struct.format + 'x' * (
+            self.value.stride - one.size))
+        cpus = self.value.cpus
+        result = []
+        for keys, values, _ in libbpf.lookup_batch(self.fd, self.key.size,
+                                                   self.value.size):
+            rows = row.iter_unpack(values)
+            result.extend(zip(
+                self.key.unpack_many(keys, plain=True),
+                (tuple(map(sum, zip(*per_cpu)))
+                 for per_cpu in zip(*[rows] * cpus))))
         return result
 
     def set_many(self, items):
