@@ -13,6 +13,8 @@ from cliff import lister
 from magnum_iovisor.dataplane.layout import DropReason
 from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
+from magnum_iovisor.telemetry import dot
+from magnum_iovisor.telemetry import matrix
 
 
 def group(text):
@@ -75,8 +77,24 @@ def _any(value, text=str):
 class Show(lister.Lister):
     """Rules with their counters, then the pairs denied for lack of one."""
 
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--matrix', action='store_true',
+            help='groups by groups: each cell the verdict and packets')
+        parser.add_argument(
+            '--group', action='append', type=group, dest='groups',
+            help='with --matrix: only these groups (repeatable; default '
+                 'every group of a rule, a denied pair or an endpoint)')
+        return parser
+
     def take_action(self, args):
         dp = self.app.dataplane
+        if args.matrix:
+            rules, denied = dp.rules(), dp.denied()
+            return matrix.matrix(rules, denied, args.groups or
+                                 matrix.groups_of(rules, denied,
+                                                  dp.endpoints()))
         rows = [(r.src, r.dst, _any(r.protocol),
                  _any(r.ports, policy.format_ports),
                  policy.Action(r.action).value,
@@ -160,19 +178,27 @@ class Load(command.Command):
                               % (len(new), len(upserts), len(removals)))
 
 
-def add_output_format(parser):
-    parser.add_argument('--format', choices=policy.FORMATS, default='text')
+def add_output_format(parser, more=()):
+    parser.add_argument('--format', choices=(*policy.FORMATS, *more),
+                        default='text')
     return parser
 
 
 class Export(command.Command):
-    """Print the policy in force, in a form that ``load`` takes back."""
+    """Print the policy in force, in a form that ``load`` takes back.
+
+    ``--format dot``: a Graphviz graph with counters (not loadable).
+    """
 
     def get_parser(self, prog_name):
-        return add_output_format(super().get_parser(prog_name))
+        return add_output_format(super().get_parser(prog_name), ('dot',))
 
     def take_action(self, args):
-        text = policy.dump(self.app.dataplane.policy(), args.format)
+        dp = self.app.dataplane
+        if args.format == 'dot':
+            text = dot.render(dp.rules(), dp.endpoints())
+        else:
+            text = policy.dump(dp.policy(), args.format)
         self.app.stdout.write(text.rstrip('\n') + '\n')
 
 
