@@ -17,6 +17,8 @@ PACKAGES=(
 PACKAGES+=(default-jre-headless libslf4j-java)
 # Graphviz: tests render "iovisor-policy export --format dot" with it
 PACKAGES+=(graphviz)
+# monitor --journal: the journal's Python bindings (for the distro Python)
+PACKAGES+=(python3-systemd)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -2,7 +2,6 @@
 
 import argparse
 import ipaddress
-import json
 import signal
 import sys
 import time
@@ -15,6 +14,7 @@ from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
 from magnum_iovisor.telemetry import dot
 from magnum_iovisor.telemetry import matrix
+from magnum_iovisor.telemetry import sinks
 
 
 def group(text):
@@ -381,12 +381,27 @@ class Monitor(command.Command):
         parser.add_argument('--reason', action='append',
                             choices=[r.name.lower() for r in DropReason],
                             help='only drops for this reason (repeatable)')
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument('--output', metavar='FILE',
+                           help='append JSON lines to FILE instead of '
+                                'printing (reopened after rotation)')
+        where.add_argument('--journal', action='store_true',
+                           help='send each drop to the systemd journal '
+                                '(MESSAGE: the JSON line; IOVISOR_* fields)')
         return parser
+
+    def sink(self, args):
+        if args.output:
+            return sinks.FileSink(args.output)
+        if args.journal:
+            return sinks.JournalSink()
+        return sinks.StreamSink(self.app.stdout, args.json)
 
     def take_action(self, args):
         seen = [0]
         stop = [False]
         deadline = time.monotonic() + args.timeout if args.timeout else None
+        sink = self.sink(args)
 
         def on_drop(drop):
             if args.reason and drop.reason not in args.reason:
@@ -394,15 +409,7 @@ class Monitor(command.Command):
             if args.count and seen[0] >= args.count:
                 return   # the rest of the batch this poll delivered
             seen[0] += 1
-            if args.json:
-                line = json.dumps(drop.__dict__, sort_keys=True)
-            else:
-                line = ('%s %s -> %s group %d -> %d (%s, ifindex %d)'
-                        % (drop.reason, drop.source, drop.destination,
-                           drop.src_group, drop.dst_group, drop.direction,
-                           drop.ifindex))
-            self.app.stdout.write(line + '\n')
-            self.app.stdout.flush()
+            sink.write(drop)
 
         def should_stop():
             return (stop[0] or (args.count and seen[0] >= args.count)
@@ -413,3 +420,5 @@ class Monitor(command.Command):
             self.app.dataplane.watch_drops(on_drop, should_stop)
         except KeyboardInterrupt:
             pass
+        finally:
+            sink.close()
