@@ -20,6 +20,7 @@
 #include "policy.h"
 #include "conntrack.h"
 #include "events.h"
+#include "trace.h"
 #include "tables.h"
 
 static __always_inline u64 state_get(u32 index)
@@ -40,6 +41,9 @@ static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 				u8 direction, struct packet *pkt,
 				u16 src_group, u16 dst_group)
 {
+	if (tracing(skb))
+		return traced(skb, TC_ACT_SHOT, reason, src_group, dst_group,
+			      0, 0);
 	u32 index = reason;
 	struct counter *dropped = drops.lookup(&index);
 	if (dropped) {            /* this CPU's: no atomics needed */
@@ -131,6 +135,19 @@ static __always_inline struct conn *tracked(struct flow *key, u64 now,
 	return conn;
 }
 
+/* A traced test run: the policy's verdict for a new connection. */
+static __always_inline int trace(struct __sk_buff *skb, struct packet *pkt,
+				 struct endpoint *src, struct endpoint *dst)
+{
+	u16 src_group = group_of(src, pkt->flow.saddr);
+	u16 dst_group = group_of(dst, pkt->flow.daddr);
+	struct verdict *verdict = decide(src_group, dst_group, &pkt->flow);
+	u8 reason = !verdict ? DROP_NO_RULE :
+		verdict->action != ACTION_ALLOW ? DROP_DENY_RULE : 0;
+	return traced(skb, reason ? TC_ACT_SHOT : TC_ACT_OK, reason,
+		      src_group, dst_group, verdict ? verdict->rule + 1 : 0, 0);
+}
+
 static __always_inline struct conn *connection(struct packet *pkt, u64 now,
 					       u64 generation)
 {
@@ -177,6 +194,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 
 	struct endpoint *src = endpoints.lookup((struct address *)pkt.flow.saddr);
 	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
+	if (tracing(skb))
+		return trace(skb, &pkt, src, dst);
 	if (direction == DIR_FROM_ENDPOINT) {
 		if (!src || src->ifindex != skb->ifindex)
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,

@@ -167,4 +167,14 @@ struct drop_event {
 	u16 dport;               /* host byte order */
 };
 
+/* traced test runs (bpf/trace.h): the skb->cb words */
+#define TRACE_MAGIC 0x74726163   /* "trac" */
+enum trace_cb {
+	TRACE_CB_MAGIC = 0,
+	TRACE_CB_GROUPS = 1,     /* src group << 16 | dst group */
+	TRACE_CB_REASON = 2,     /* enum drop_reason, 0: passes by policy */
+	TRACE_CB_RULE = 3,       /* rule index + 1, 0: no rule matched */
+	TRACE_CB_AUDITED = 4,    /* 1: a policy drop audit mode lets pass */
+};
+
 #endif

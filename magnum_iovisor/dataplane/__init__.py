@@ -6,6 +6,7 @@ offers the operations the CLI and the Docker driver need.
 
 import os
 import time
+import typing
 
 from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import attach as tc
@@ -28,6 +29,19 @@ PROTOCOLS = getattr(policy_model, 'PROTOCOLS',
 _PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
 _PORTED = {PROTOCOLS['tcp'], PROTOCOLS['udp']}
 LISTEN_SECONDS = 2.0
+
+
+TC_ACT_OK = 0
+
+
+class Traced(typing.NamedTuple):
+    """What the classifier decided for a traced packet."""
+    passed: bool
+    src_group: int
+    dst_group: int
+    reason: typing.Optional[str]    # a drop reason (lower case), or None
+    rule: typing.Optional[policy_model.Rule]   # None: no rule matched
+    audited: bool                   # a policy drop audit mode lets pass
 
 
 class MapFull(BpfError):
@@ -464,6 +478,34 @@ class Dataplane:
 
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop, self.listen)
+
+    def trace(self, packet):
+        """Classify ``packet`` as the first packet of a new connection.
+
+        The pinned to_endpoint program runs on it through BPF_PROG_TEST_RUN
+        with the trace mark (bpf/trace.h): the groups and the verdict come
+        from enforcement's own lookups, nothing is counted, tracked or
+        reported.
+        """
+        ctx = libbpf.SkBuff()
+        ctx.cb[layout.TraceCb.MAGIC] = layout.TRACE_MAGIC
+        verdict, _ = libbpf.test_run(self.programs['to_endpoint'], packet,
+                                     ctx=ctx)
+        groups = ctx.cb[layout.TraceCb.GROUPS]
+        reason = ctx.cb[layout.TraceCb.REASON]
+        rule = None
+        index = ctx.cb[layout.TraceCb.RULE]
+        if index:
+            found = self.maps['rules'].get((index - 1,))
+            if found is not None:
+                rule = model_rule((found.src, found.dst, found.proto,
+                                   found.port_low, found.port_high),
+                                  found.action)
+        return Traced(passed=verdict == TC_ACT_OK, src_group=groups >> 16,
+                      dst_group=groups & 0xffff,
+                      reason=layout.DropReason(reason).name.lower()
+                      if reason else None, rule=rule,
+                      audited=bool(ctx.cb[layout.TraceCb.AUDITED]))
 
     def test_run(self, program, packet, repeat=1):
         """Run a program on ``packet`` in the kernel: (verdict, ns/run)."""

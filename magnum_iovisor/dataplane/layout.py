@@ -42,6 +42,18 @@ class Direction(enum.IntEnum):
     TO_ENDPOINT = 1
 
 
+TRACE_MAGIC = 0x74726163   # in skb->cb[TraceCb.MAGIC]: a traced test run
+
+
+class TraceCb(enum.IntEnum):
+    """skb->cb words of a traced test run."""
+    MAGIC = 0
+    GROUPS = 1       # src group << 16 | dst group
+    REASON = 2       # DropReason, 0: passes by policy
+    RULE = 3         # rule index + 1, 0: no rule matched (default deny)
+    AUDITED = 4      # 1: a policy drop that audit mode lets pass
+
+
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
     RESERVED = 1 << 1    # written by dataplane/reserved.py
