@@ -8,13 +8,16 @@ import time
 
 from cliff import command
 from cliff import lister
+from cliff import show
 
 from magnum_iovisor.dataplane.layout import DropReason
 from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
 from magnum_iovisor.telemetry import dot
 from magnum_iovisor.telemetry import matrix
+from magnum_iovisor.telemetry import packet
 from magnum_iovisor.telemetry import sinks
+from magnum_iovisor.telemetry import trace
 
 
 def group(text):
@@ -365,6 +368,32 @@ class Detach(command.Command):
     def take_action(self, args):
         if self.app.dataplane.detach(args.interface, args.netns) is None:
             raise LookupError('no interface named %s' % args.interface)
+
+
+class Trace(show.ShowOne):
+    """What the classifier does with a packet from one end to another.
+
+    Runs the pinned classifier on a synthetic packet (nothing is counted);
+    an end is an address or a group (one of its endpoints; 0: outside).
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--from', dest='source', required=True,
+                            metavar='ADDRESS|GROUP')
+        parser.add_argument('--to', dest='destination', required=True,
+                            metavar='ADDRESS|GROUP')
+        parser.add_argument('--protocol',
+                            choices=sorted(packet.PROTOCOLS),
+                            help='default: an ICMP echo, like ping')
+        parser.add_argument('--port', type=int,
+                            help='destination port (tcp, udp)')
+        return parser
+
+    def take_action(self, args):
+        fields = trace.trace(self.app.dataplane, args.source,
+                             args.destination, args.protocol, args.port)
+        return tuple(zip(*fields))
 
 
 class Monitor(command.Command):
