@@ -374,7 +374,8 @@ class Trace(show.ShowOne):
     """What the classifier does with a packet from one end to another.
 
     Runs the pinned classifier on a synthetic packet (nothing is counted);
-    an end is an address or a group (one of its endpoints; 0: outside).
+    an end is an address, a group or a reserved group name (world, host,
+    nodes, unknown), which stands for an address the dataplane puts in it.
     """
 
     def get_parser(self, prog_name):
