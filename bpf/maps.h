@@ -163,7 +163,7 @@ struct drop_event {
 	u32 ifindex;
 	u32 len;
 	u8 proto;
-	u8 pad;
+	u8 audited;              /* 1: passed by audit mode (bpf/audit.h) */
 	u16 dport;               /* host byte order */
 };
 
@@ -176,5 +176,12 @@ enum trace_cb {
 	TRACE_CB_RULE = 3,       /* rule index + 1, 0: no rule matched */
 	TRACE_CB_AUDITED = 4,    /* 1: a policy drop audit mode lets pass */
 };
+
+/* audit mode (bpf/audit.h): audit[group] or audit[AUDIT_ALL] non-zero;
+ * audit_flows: flows passed by audit (value: ktime), as their sender sent
+ * them */
+#define AUDIT_ALL 65536
+#define AUDIT_ENTRIES 65537
+#define AUDIT_FLOWS_MAX 65536
 
 #endif

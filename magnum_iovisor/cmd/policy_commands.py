@@ -13,6 +13,7 @@ from cliff import show
 from magnum_iovisor.dataplane.layout import DropReason
 from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
+from magnum_iovisor import telemetry
 from magnum_iovisor.telemetry import dot
 from magnum_iovisor.telemetry import matrix
 from magnum_iovisor.telemetry import packet
@@ -93,6 +94,13 @@ class Show(lister.Lister):
 
     def take_action(self, args):
         dp = self.app.dataplane
+        banner = telemetry.audit_banner(*dp.audit())
+        if banner:
+            # above a table; on stderr where stdout must stay parsable
+            out = self.app.stdout if args.formatter == 'table' \
+                else self.app.stderr
+            out.write(banner + '\n')
+            out.flush()
         if args.matrix:
             rules, denied = dp.rules(), dp.denied()
             return matrix.matrix(rules, denied, args.groups or
@@ -368,6 +376,43 @@ class Detach(command.Command):
     def take_action(self, args):
         if self.app.dataplane.detach(args.interface, args.netns) is None:
             raise LookupError('no interface named %s' % args.interface)
+
+
+class Audit(command.Command):
+    """Audit mode on or off, for every group or one: policy drops pass.
+
+    While on, a packet the policy would drop (no rule, or a deny rule) from
+    or to an audited group passes and is counted as would_drop; spoofed,
+    malformed and other drops stay. Off enforces again at once and cuts the
+    connections audit let open.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('state', choices=('on', 'off'))
+        parser.add_argument('group', type=group, nargs='?',
+                            help='only packets from or to this group '
+                                 '(default: every group)')
+        return parser
+
+    def take_action(self, args):
+        dp = self.app.dataplane
+        cut = dp.set_audit(args.state == 'on', args.group)
+        which = 'every group' if args.group is None else 'group %s' % (
+            telemetry.group_label(args.group))
+        if args.state == 'on':
+            self.app.stdout.write('audit mode on for %s: policy drops '
+                                  'pass and are counted as would_drop\n'
+                                  % which)
+        else:
+            self.app.stdout.write('audit mode off for %s: enforced; %d '
+                                  'connection%s audit let open cut\n'
+                                  % (which, cut, '' if cut == 1 else 's'))
+        all_on, groups = dp.audit()
+        if all_on or groups:
+            self.app.stdout.write('still in audit mode: %s\n' % (
+                'every group' if all_on else ', '.join(
+                    telemetry.group_label(g) for g in groups)))
 
 
 class Trace(show.ShowOne):

@@ -10,6 +10,7 @@ import typing
 
 from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.dataplane import audit as audit_mode
 from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import layout
@@ -300,8 +301,10 @@ class Dataplane:
                       in self.maps['prefixes'].items())
 
     def endpoint_counts(self):
-        """{'endpoints' or 'prefixes': {kind: n}}, kinds local (endpoints
-        only), learned, reserved and tagged (by hand)."""
+        """{'endpoints' or 'prefixes': {kind: n}}.
+
+        Kinds: local (endpoints only), learned, reserved, tagged (by hand).
+        """
         def kind(value):
             if value.flags & layout.EndpointFlag.LEARNED:
                 return 'learned'
@@ -467,11 +470,40 @@ class Dataplane:
         """Drop events not delivered (rate limit or full ring), all CPUs."""
         return sum(v.value for v in self.maps['events_lost'].get((0,)))
 
+    # -- audit mode -----------------------------------------------------------
+
+    def audit(self):
+        """(audit on for every group, [groups in audit mode])."""
+        return audit_mode.groups(self.maps)
+
+    def set_audit(self, on, group=None):
+        """Audit mode on or off, for every group (None) or one group.
+
+        Off returns the connections it cut (those audit let open);
+        on returns 0.
+        """
+        if group is not None:
+            policy_model.check_group(group, 'group')
+        if on:
+            audit_mode.switch_on(self.maps, group)
+            return 0
+        return audit_mode.switch_off(self.maps, self.bump_generation, group)
+
+    def would_drop(self):
+        """{reason: (packets, bytes)} audit mode let pass.
+
+        The packets the policy would have dropped.
+        """
+        return self._by_reason('would_drop')
+
     def drops(self):
         """{reason name (lower case): (packets, bytes)} dropped so far."""
+        return self._by_reason('drops')
+
+    def _by_reason(self, name):
         result = {}
         for reason in layout.DropReason:
-            per_cpu = self.maps['drops'].get((reason.value,))
+            per_cpu = self.maps[name].get((reason.value,))
             result[reason.name.lower()] = (
                 sum(c.packets for c in per_cpu), sum(c.bytes for c in per_cpu))
         return result

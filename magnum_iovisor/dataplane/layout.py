@@ -54,6 +54,12 @@ class TraceCb(enum.IntEnum):
     AUDITED = 4      # 1: a policy drop that audit mode lets pass
 
 
+# audit mode (bpf/audit.h): audit[group], audit[AUDIT_ALL] for every group
+AUDIT_ALL = 65536
+AUDIT_ENTRIES = 65537
+AUDIT_FLOWS_MAX = 65536
+
+
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
     RESERVED = 1 << 1    # written by dataplane/reserved.py
@@ -148,6 +154,10 @@ class Value64(ctypes.Structure):
     _fields_ = [('value', ctypes.c_uint64)]
 
 
+class Value32(ctypes.Structure):
+    _fields_ = [('value', ctypes.c_uint32)]
+
+
 class Budget(ctypes.Structure):
     _fields_ = [('stamp', ctypes.c_uint64),
                 ('tokens', ctypes.c_uint64)]
@@ -164,7 +174,7 @@ class DropEvent(ctypes.Structure):
                 ('ifindex', ctypes.c_uint32),
                 ('len', ctypes.c_uint32),
                 ('proto', ctypes.c_uint8),
-                ('pad', ctypes.c_uint8),
+                ('audited', ctypes.c_uint8),     # 1: passed by audit mode
                 ('dport', ctypes.c_uint16)]
 
 
@@ -181,9 +191,12 @@ MAPS = {
     'event_budget': (Index, Budget),
     'events_lost': (Index, Value64),
     'drops': (Index, Counter),           # index: DropReason
+    'audit': (Index, Value32),           # index: group, or AUDIT_ALL
+    'would_drop': (Index, Counter),      # index: DropReason
+    'audit_flows': (Flow, Value64),      # value: ktime passed by audit
 }
 # maps holding one value per CPU
 PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost',
-               'drops'}
+               'drops', 'would_drop'}
 EVENTS_MAP = 'drop_events'
 PROGRAMS = ('from_endpoint', 'to_endpoint')

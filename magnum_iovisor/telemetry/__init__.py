@@ -26,3 +26,21 @@ def rule_labels(rule):
         ports = '%d-%d' % tuple(ports)
     return (group_label(rule.src), group_label(rule.dst), protocol, ports,
             rule.action.value)
+
+
+def audit_banner(all_on, groups):
+    """The warning ``show`` prints while audit mode is on, or None."""
+    if not all_on and not groups:
+        return None
+    which = 'ALL GROUPS' if all_on else 'group%s %s' % (
+        '' if len(groups) == 1 else 's',
+        ', '.join(group_label(g) for g in groups))
+    line = '!' * 78
+    enforce = 'iovisor-policy audit off' + ('' if all_on else ' GROUP')
+    return '\n'.join((
+        line,
+        '!!! AUDIT MODE ON for %s: the policy is NOT enforced there.' % which,
+        '!!! Packets it would drop PASS and are counted as would_drop '
+        '(iovisor_would_drop_total).',
+        '!!! Enforce again: %s' % enforce,
+        line))

@@ -86,7 +86,7 @@ class DataplaneCollector:
         return []   # families are only known once the maps are read
 
     def collect(self):
-        for part in (self._rules, self._denied, self._drops,
+        for part in (self._rules, self._denied, self._drops, self._audit,
                      self._endpoints, self._registry, self._build):
             try:
                 yield from part()
@@ -140,8 +140,9 @@ class DataplaneCollector:
 
     def _denied(self):
         family = core.CounterMetricFamily(
-            'iovisor_denied_packets', 'Packets dropped for pairs of groups '
-            'that have no rule', labels=('src', 'dst'))
+            'iovisor_denied_packets', 'Packets of pairs of groups that '
+            'have no rule (dropped, or passed by audit mode)',
+            labels=('src', 'dst'))
         rows = self.dataplane.denied()
         kept = top(rows, self.per_rule_limit, operator.itemgetter(2))
         for src, dst, n, _ in kept:
@@ -163,6 +164,26 @@ class DataplaneCollector:
             packets.add_metric((reason,), n)
             nbytes.add_metric((reason,), b)
         return [packets, nbytes]
+
+    def _audit(self):
+        would = core.CounterMetricFamily(
+            'iovisor_would_drop', 'Packets the policy would have dropped '
+            '(reason no_rule or deny_rule) that audit mode let pass; not '
+            'in iovisor_drops_total', labels=('reason',))
+        would_bytes = core.CounterMetricFamily(
+            'iovisor_would_drop_bytes', 'Bytes of iovisor_would_drop',
+            labels=('reason',))
+        for reason, (n, b) in sorted(self.dataplane.would_drop().items()):
+            would.add_metric((reason,), n)
+            would_bytes.add_metric((reason,), b)
+        mode = core.GaugeMetricFamily(
+            'iovisor_audit_mode', '1 for each group in audit mode (policy '
+            'drops pass); group "all": every group', labels=('group',))
+        all_on, groups = self.dataplane.audit()
+        mode.add_metric(('all',), int(all_on))
+        for group in groups:
+            mode.add_metric((telemetry.group_label(group),), 1)
+        return [would, would_bytes, mode]
 
     def _endpoints(self):
         counts = self.dataplane.endpoint_counts()

@@ -20,8 +20,9 @@ def as_json(drop):
 
 
 def as_text(drop):
-    return ('%s %s -> %s group %d -> %d (%s, ifindex %d)'
-            % (drop.reason, drop.source, drop.destination, drop.src_group,
+    return ('%s%s %s -> %s group %d -> %d (%s, ifindex %d)'
+            % ('would drop (audit, passed): ' if drop.audited else '',
+               drop.reason, drop.source, drop.destination, drop.src_group,
                drop.dst_group, drop.direction, drop.ifindex))
 
 

@@ -82,8 +82,8 @@ class TraceTest(base.SeedTestCase):
         # udp has no rule at all between them now
         answer = self.trace('100', '200', '--protocol', 'udp', '--port',
                             '7000')
-        self.assertEqual(('deny', 'no_rule'), (answer['Verdict'],
-                                                answer['Reason']))
+        self.assertEqual(('deny', 'no_rule'),
+                         (answer['Verdict'], answer['Reason']))
 
     def test_denied_pair_names_the_default_deny(self):
         answer = self.trace(self.address('outside'), self.address('db'))

@@ -35,6 +35,12 @@ class CountingDataplane:
     def drops(self):
         return dict(self.dropped)
 
+    def would_drop(self):
+        return {'no_rule': (6, 600), 'deny_rule': (0, 0)}
+
+    def audit(self):
+        return (False, [200, 65535])
+
     def endpoint_counts(self):
         return {'endpoints': {'local': 3, 'learned': 2, 'reserved': 4,
                               'tagged': 1},
@@ -91,6 +97,16 @@ class CollectorTest(testtools.TestCase):
                                      (('reason', 'no_rule'),))])
         self.assertEqual(98, samples[('iovisor_drop_bytes_total',
                                       (('reason', 'deny_rule'),))])
+        self.assertEqual(6, samples[('iovisor_would_drop_total',
+                                     (('reason', 'no_rule'),))])
+        self.assertEqual(600, samples[('iovisor_would_drop_bytes_total',
+                                       (('reason', 'no_rule'),))])
+        self.assertEqual(0, samples[('iovisor_audit_mode',
+                                     (('group', 'all'),))])
+        self.assertEqual(1, samples[('iovisor_audit_mode',
+                                     (('group', 'host'),))])
+        self.assertEqual(1, samples[('iovisor_audit_mode',
+                                     (('group', '200'),))])
         self.assertEqual(2, samples[('iovisor_endpoints',
                                      (('kind', 'learned'),))])
         self.assertEqual(5, samples[('iovisor_prefixes',
