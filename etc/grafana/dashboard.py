@@ -39,7 +39,8 @@ def dashboard():
         title='magnum-iovisor',
         uid='magnum-iovisor',
         description='Network policy of the Mesos bay: rule counters, drops '
-                    'by reason, denied pairs, endpoints, registry',
+                    'by reason, denied pairs, audit mode, endpoints, '
+                    'registry',
         tags=['magnum-iovisor', 'ebpf'],
         timezone='utc',
         refresh='30s',
@@ -66,7 +67,9 @@ def dashboard():
                  'count(iovisor_registry_connected{%s} == 0) or vector(0)'
                  % SELECTOR, 'slaves', 16, 0),
             stat('Drops /s', 'sum(rate(iovisor_drops_total{%s}[5m]))'
-                 % SELECTOR, 'drops', 20, 0),
+                 % SELECTOR, 'drops', 20, 0, w=2),
+            stat('Audit mode on', 'count(iovisor_audit_mode{%s} == 1) or '
+                 'vector(0)' % SELECTOR, 'groups', 22, 0, w=2),
             series('Packets by rule', [target(
                 'sum by (src, dst, protocol, ports, action) '
                 '(rate(iovisor_rule_packets_total{%s}[5m]))' % SELECTOR,
@@ -83,6 +86,13 @@ def dashboard():
                 'sum by (src, dst, action) '
                 '(rate(iovisor_rule_bytes_total{%s}[5m]))' % SELECTOR,
                 '{{src}} > {{dst}} {{action}}')], unit='Bps', x=12, y=12),
+            series('Would drop (audit mode passed them), by reason',
+                   [target('sum by (reason) '
+                           '(rate(iovisor_would_drop_total{%s}[5m]))'
+                           % SELECTOR, '{{reason}}')], y=26),
+            series('Groups in audit mode (policy NOT enforced)', [target(
+                'iovisor_audit_mode{%s} == 1' % SELECTOR,
+                '{{instance}} {{group}}')], unit='short', x=12, y=26),
             series('Registry state', [target(
                 'iovisor_registry_state{%s} == 1' % SELECTOR,
                 '{{instance}} {{state}}')], unit='short', y=20, h=6),
