@@ -162,15 +162,12 @@ class Dataplane:
         What ``rules()`` says in plain tuples, unsorted, for scrapes:
         protocol a name or None, ports (low, high) or None.
         """
-        counted = dict(self.maps['counters'].summed_items())
-        result = []
-        for (index,), (src, dst, action, proto, low, high, _) in \
-                self.maps['rules'].items(plain=True):
-            packets, nbytes = counted.get((index,), (0, 0))
-            result.append((src, dst, _PROTOCOL_NAMES.get(proto),
-                           (low, high) if low else None,
-                           _MODEL_ACTIONS[action], packets, nbytes))
-        return result
+        packets, nbytes = self.maps['counters'].summed_columns()
+        names, actions = _PROTOCOL_NAMES, _MODEL_ACTIONS
+        return [(src, dst, names.get(proto), (low, high) if low else None,
+                 actions[action], packets[index], nbytes[index])
+                for (index,), (src, dst, action, proto, low, high, _)
+                in self.maps['rules'].items(plain=True)]
 
     def policy(self):
         return policy_model.Policy([model_rule(key, action)

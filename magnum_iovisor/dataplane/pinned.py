@@ -9,6 +9,7 @@ row per possible CPU.
 
 import collections
 import ctypes
+import operator
 import os
 import struct
 
@@ -136,25 +137,32 @@ class PinnedMap:
                               self.value.unpack_many(values, plain)))
         return result
 
-    def summed_items(self):
-        """A per-CPU map's [(key, value)], each field summed over CPUs.
+    def summed_columns(self):
+        """A per-CPU array of u64 fields: one list per field, summed over
+        CPUs, indexed by the array index.
 
-        Plain tuples, unpacked in bulk: a scrape reads 100,000 counters.
+        Summed by slicing the raw values as u64 words (no per-row
+        unpacking): a scrape reads 100,000 counters.
         """
         one = self.value.one
-        # each CPU's row padded to the 8-byte stride the kernel uses
-        row = struct.Struct(one.struct.format + 'x' * (
-            self.value.stride - one.size))
+        fields = len(one.row._fields)
+        if one.struct.format.lstrip('@') != 'Q' * fields:
+            raise TypeError('summed_columns: %s is not all u64 fields'
+                            % one.row.__name__)
         cpus = self.value.cpus
-        result = []
-        for keys, values, _ in libbpf.lookup_batch(self.fd, self.key.size,
-                                                   self.value.size):
-            rows = row.iter_unpack(values)
-            result.extend(zip(
-                self.key.unpack_many(keys, plain=True),
-                (tuple(map(sum, zip(*per_cpu)))
-                 for per_cpu in zip(*[rows] * cpus))))
-        return result
+        step = cpus * fields
+        columns = [[] for _ in range(fields)]
+        for _, values, _ in libbpf.lookup_batch(self.fd, self.key.size,
+                                                self.value.size):
+            # an array's batches come in index order, from 0
+            words = memoryview(values).cast('Q')
+            for field, column in enumerate(columns):
+                summed = words[field::step].tolist()
+                for cpu in range(1, cpus):
+                    summed = list(map(operator.add, summed,
+                                      words[cpu * fields + field::step]))
+                column.extend(summed)
+        return columns
 
     def set_many(self, items):
         if items:

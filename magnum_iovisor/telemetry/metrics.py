@@ -63,13 +63,10 @@ def top(rows, limit, packets):
 
 
 def totals(rows, key, *columns):
-    """{key(row): [sum of each column]}."""
-    result = {}
-    for row in rows:
-        sums = result.setdefault(key(row), [0] * len(columns))
-        for i, column in enumerate(columns):
-            sums[i] += row[column]
-    return result
+    """{key(row): [sum of each column]}, one pass per key and column."""
+    keys = set(map(key, rows))
+    return {k: [sum(row[c] for row in rows if key(row) == k)
+                for c in columns] for k in keys}
 
 
 class DataplaneCollector:
