@@ -25,6 +25,7 @@ AttachError = tc.AttachError
 _ACTIONS = {policy_model.Action.ALLOW: layout.Action.ALLOW,
             policy_model.Action.DENY: layout.Action.DENY}
 _MODEL_ACTIONS = {v: k for k, v in _ACTIONS.items()}
+_MODEL_ACTION_OF = {int(v): k for k, v in _ACTIONS.items()}   # plain ints
 PROTOCOLS = getattr(policy_model, 'PROTOCOLS',
                     {'tcp': 6, 'udp': 17, 'icmp': 1, 'icmpv6': 58})
 _PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
@@ -136,6 +137,10 @@ class Dataplane:
         found = self._installed().get(rule_key(rule))
         return found[0] if found else None
 
+    def generation(self):
+        """The value bump_generation last wrote (policy or group change)."""
+        return self.maps['state'].get((layout.StateIndex.GENERATION,)).value
+
     def bump_generation(self):
         """Make the classifiers check established flows again."""
         state = self.maps['state']
@@ -163,7 +168,7 @@ class Dataplane:
         protocol a name or None, ports (low, high) or None.
         """
         packets, nbytes = self.maps['counters'].summed_columns()
-        names, actions = _PROTOCOL_NAMES, _MODEL_ACTIONS
+        names, actions = _PROTOCOL_NAMES, _MODEL_ACTION_OF
         return [(src, dst, names.get(proto), (low, high) if low else None,
                  actions[action], packets[index], nbytes[index])
                 for (index,), (src, dst, action, proto, low, high, _)

@@ -24,8 +24,8 @@ def _index(group):
 
 def groups(maps):
     """(global on, [groups in audit mode])."""
-    found = {index for (index,), value in maps['audit'].items()
-             if value.value}
+    found = {index for (index,), (value,) in maps['audit'].items(plain=True)
+             if value}
     return (layout.AUDIT_ALL in found,
             sorted(found - {layout.AUDIT_ALL}))
 

@@ -138,10 +138,9 @@ class PinnedMap:
         return result
 
     def summed_columns(self):
-        """A per-CPU array of u64 fields: one list per field, summed over
-        CPUs, indexed by the array index.
+        """A per-CPU array of u64 fields summed over CPUs, by column.
 
-        Summed by slicing the raw values as u64 words (no per-row
+        One list per field, indexed by the array index. Summed by slicing the raw values as u64 words (no per-row
         unpacking): a scrape reads 100,000 counters.
         """
         one = self.value.one

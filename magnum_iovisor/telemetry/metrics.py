@@ -93,7 +93,7 @@ class DataplaneCollector:
     def _rules(self):
         # (src, dst, protocol, ports, action, packets, bytes)
         rows = self.dataplane.rule_counters()
-        self._observe_generation(rows)
+        self._observe_generation()
         packets = core.CounterMetricFamily(
             'iovisor_rule_packets', 'Packets counted by each rule '
             '(those beyond [metrics] per_rule_limit summed as "other")',
@@ -122,17 +122,18 @@ class DataplaneCollector:
         for action in policy.Action:
             count.add_metric((action.value,), by_action[action])
         generation = core.GaugeMetricFamily(
-            'iovisor_policy_generation', 'How many different policies this '
-            'daemon has seen in force, counted at scrapes (1: unchanged '
-            'since start)')
+            'iovisor_policy_generation', 'How many times this daemon has '
+            'seen the policy or the groups changed, counted at scrapes (1: '
+            'unchanged since start)')
         generation.add_metric((), self.generation)
         return [packets, nbytes, count, generation]
 
-    def _observe_generation(self, rows):
-        # the map's order changes only when entries are written or removed
-        digest = hash(tuple(map(operator.itemgetter(0, 1, 2, 3, 4), rows)))
-        if digest != self._policy_digest:
-            self._policy_digest = digest
+    def _observe_generation(self):
+        # the dataplane's generation: rewritten on every policy or group
+        # change (bpf/maps.h STATE_GENERATION), one map read
+        current = self.dataplane.generation()
+        if current != self._policy_digest:
+            self._policy_digest = current
             self.generation += 1
 
     def _denied(self):

@@ -23,6 +23,10 @@ class CountingDataplane:
         self.dropped = {'no_rule': (4, 400), 'deny_rule': (1, 98),
                         'spoofed_source': (0, 0)}
         self.reads = 0
+        self.state_generation = 7
+
+    def generation(self):
+        return self.state_generation
 
     def rule_counters(self):
         self.reads += 1
@@ -193,7 +197,8 @@ class CollectorTest(testtools.TestCase):
         self.assertEqual(1, scrape(collector)[key])
         dp.rule_rows = [(allow(1, 2), 5, 50)]     # counters only
         self.assertEqual(1, scrape(collector)[key])
-        dp.rule_rows = [(deny(1, 2), 5, 50)]
+        dp.state_generation = 8                   # a policy or group change
+        self.assertEqual(2, scrape(collector)[key])
         self.assertEqual(2, scrape(collector)[key])
 
     def test_a_failing_map_hides_only_its_families(self):
