@@ -140,8 +140,9 @@ class PinnedMap:
     def summed_columns(self):
         """A per-CPU array of u64 fields summed over CPUs, by column.
 
-        One list per field, indexed by the array index. Summed by slicing the raw values as u64 words (no per-row
-        unpacking): a scrape reads 100,000 counters.
+        One list per field, indexed by the array index. Summed by slicing
+        the raw values as u64 words (no per-row unpacking): a scrape reads
+        100,000 counters.
         """
         one = self.value.one
         fields = len(one.row._fields)
