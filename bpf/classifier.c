@@ -20,6 +20,8 @@
 #include "policy.h"
 #include "conntrack.h"
 #include "events.h"
+#include "trace.h"
+#include "audit.h"
 #include "tables.h"
 
 static __always_inline u64 state_get(u32 index)
@@ -36,18 +38,41 @@ static __always_inline void lose_event(void)
 		*lost += 1;
 }
 
+static __always_inline int audited(u8 reason, u16 src_group, u16 dst_group)
+{
+	if (!audit_applies(reason))
+		return 0;
+	u32 all = AUDIT_ALL, src = src_group, dst = dst_group;
+	return audit_on(audit.lookup(&all), audit.lookup(&src),
+			audit.lookup(&dst));
+}
+
 static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 				u8 direction, struct packet *pkt,
 				u16 src_group, u16 dst_group)
 {
+	int pass = audited(reason, src_group, dst_group);
+	int verdict = pass ? TC_ACT_OK : TC_ACT_SHOT;
+	if (tracing(skb))
+		return traced(skb, verdict, reason, src_group, dst_group, 0,
+			      pass);
+	u32 index = reason;
+	struct counter *dropped = pass ? would_drop.lookup(&index) :
+		drops.lookup(&index);
+	if (dropped) {            /* this CPU's: no atomics needed */
+		dropped->packets += 1;
+		dropped->bytes += skb->len;
+	}
 	u64 now = bpf_ktime_get_ns();
+	if (pass)
+		audit_flows.update(&pkt->flow, &now);
 	if (now > state_get(STATE_LISTEN_UNTIL))
-		return TC_ACT_SHOT;       /* nobody listens */
+		return verdict;           /* nobody listens */
 	u32 zero = 0;
 	struct budget *budget = event_budget.lookup(&zero);
 	if (!budget || !take_token(budget, now)) {
 		lose_event();
-		return TC_ACT_SHOT;
+		return verdict;
 	}
 	struct drop_event ev = {
 		.src_group = src_group,
@@ -58,13 +83,14 @@ static __always_inline int drop(struct __sk_buff *skb, u8 reason,
 		.ifindex = skb->ifindex,
 		.len = skb->len,
 		.proto = pkt->flow.proto,
+		.audited = pass,
 		.dport = bpf_ntohs(pkt->flow.dport),
 	};
 	__builtin_memcpy(ev.saddr, pkt->flow.saddr, sizeof(ev.saddr));
 	__builtin_memcpy(ev.daddr, pkt->flow.daddr, sizeof(ev.daddr));
 	if (drop_events.ringbuf_output(&ev, sizeof(ev), 0) < 0)
 		lose_event();
-	return TC_ACT_SHOT;
+	return verdict;
 }
 
 static __always_inline void count(u32 rule, u32 len)
@@ -125,6 +151,21 @@ static __always_inline struct conn *tracked(struct flow *key, u64 now,
 	return conn;
 }
 
+/* A traced test run: the policy's verdict for a new connection. */
+static __always_inline int trace(struct __sk_buff *skb, struct packet *pkt,
+				 struct endpoint *src, struct endpoint *dst)
+{
+	u16 src_group = group_of(src, pkt->flow.saddr);
+	u16 dst_group = group_of(dst, pkt->flow.daddr);
+	struct verdict *verdict = decide(src_group, dst_group, &pkt->flow);
+	u8 reason = !verdict ? DROP_NO_RULE :
+		verdict->action != ACTION_ALLOW ? DROP_DENY_RULE : 0;
+	int pass = reason && audited(reason, src_group, dst_group);
+	return traced(skb, reason && !pass ? TC_ACT_SHOT : TC_ACT_OK, reason,
+		      src_group, dst_group, verdict ? verdict->rule + 1 : 0,
+		      pass);
+}
+
 static __always_inline struct conn *connection(struct packet *pkt, u64 now,
 					       u64 generation)
 {
@@ -171,6 +212,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 
 	struct endpoint *src = endpoints.lookup((struct address *)pkt.flow.saddr);
 	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
+	if (tracing(skb))
+		return trace(skb, &pkt, src, dst);
 	if (direction == DIR_FROM_ENDPOINT) {
 		if (!src || src->ifindex != skb->ifindex)
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,

@@ -34,6 +34,7 @@ enum drop_reason {
 				  * interface's endpoint (incl. broadcast,
 				  * multicast) */
 };
+#define DROP_REASONS_MAX 8       /* entries of the drops map (index: reason) */
 
 enum direction {
 	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */
@@ -162,8 +163,25 @@ struct drop_event {
 	u32 ifindex;
 	u32 len;
 	u8 proto;
-	u8 pad;
+	u8 audited;              /* 1: passed by audit mode (bpf/audit.h) */
 	u16 dport;               /* host byte order */
 };
+
+/* traced test runs (bpf/trace.h): the skb->cb words */
+#define TRACE_MAGIC 0x74726163   /* "trac" */
+enum trace_cb {
+	TRACE_CB_MAGIC = 0,
+	TRACE_CB_GROUPS = 1,     /* src group << 16 | dst group */
+	TRACE_CB_REASON = 2,     /* enum drop_reason, 0: passes by policy */
+	TRACE_CB_RULE = 3,       /* rule index + 1, 0: no rule matched */
+	TRACE_CB_AUDITED = 4,    /* 1: a policy drop audit mode lets pass */
+};
+
+/* audit mode (bpf/audit.h): audit[group] or audit[AUDIT_ALL] non-zero;
+ * audit_flows: flows passed by audit (value: ktime), as their sender sent
+ * them */
+#define AUDIT_ALL 65536
+#define AUDIT_ENTRIES 65537
+#define AUDIT_FLOWS_MAX 65536
 
 #endif

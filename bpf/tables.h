@@ -32,6 +32,15 @@ BPF_TABLE_PINNED("percpu_array", u32, struct budget, event_budget, 1,
 		 PIN_DIR "/event_budget");
 BPF_TABLE_PINNED("percpu_array", u32, u64, events_lost, 1,
 		 PIN_DIR "/events_lost");
+/* drops: per-CPU packets and bytes dropped, indexed by enum drop_reason */
+BPF_TABLE_PINNED("percpu_array", u32, struct counter, drops,
+		 DROP_REASONS_MAX, PIN_DIR "/drops");
+/* audit mode (bpf/audit.h) */
+BPF_TABLE_PINNED("array", u32, u32, audit, AUDIT_ENTRIES, PIN_DIR "/audit");
+BPF_TABLE_PINNED("percpu_array", u32, struct counter, would_drop,
+		 DROP_REASONS_MAX, PIN_DIR "/would_drop");
+BPF_TABLE_PINNED("lru_hash", struct flow, u64, audit_flows, AUDIT_FLOWS_MAX,
+		 PIN_DIR "/audit_flows");
 
 /* bcc's BPF_RINGBUF_OUTPUT takes no pin path (bcc 0.26), so its struct is
  * written out here with the "maps/ringbuf:PATH" section bcc's loader pins */

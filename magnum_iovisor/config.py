@@ -158,6 +158,24 @@ docker_opts = [
 ]
 
 
+# 9479: in Prometheus's exporter range (9100-9999); see README "Metrics"
+DEFAULT_METRICS_LISTEN = '127.0.0.1:9479'
+
+metrics_opts = [
+    cfg.StrOpt('listen', default=DEFAULT_METRICS_LISTEN,
+               help='HOST:PORT where iovisor-docker-plugin serves Prometheus '
+                    'metrics (/metrics); [::1]:PORT for IPv6. Empty: no '
+                    'metrics. A value that cannot be parsed or bound is '
+                    'logged at start and the daemon serves Docker without '
+                    'metrics.'),
+    cfg.IntOpt('per_rule_limit', default=1000, min=0,
+               help='At most this many rules (and as many denied pairs) get '
+                    'series of their own, those with the most packets; the '
+                    'rest are summed into one series per action labelled '
+                    '"other". 0: every rule its own series.'),
+]
+
+
 bootstrap_opts = [
     cfg.StrOpt('heat_params', default='/etc/sysconfig/heat-params',
                help='Where the Heat parameters of the node land (shell '
@@ -180,6 +198,7 @@ def register_opts(conf):
 
 def register_docker_opts(conf):
     conf.register_opts(docker_opts, group='docker')
+    conf.register_opts(metrics_opts, group='metrics')
 
 
 def parse(conf, argv=(), config_file=None):
@@ -203,4 +222,5 @@ def list_opts():
             ('iovisor_bay', iovisor_bay_opts),
             ('registry', registry_opts),
             ('docker', docker_opts),
+            ('metrics', metrics_opts),
             ('bootstrap', bootstrap_opts)]

@@ -4,6 +4,7 @@
 #   - bcc for the distro Python, kernel headers bcc can find, iproute2
 #   - bpffs mounted at /sys/fs/bpf
 #   - Docker, busybox-static (offline test image), ZooKeeper (registry tests)
+#   - graphviz (dot renders the policy graph)
 #   - debootstrap, qemu and sudo (diskimage-builder and the image boot test)
 set -eu -o pipefail
 
@@ -14,6 +15,10 @@ PACKAGES=(
 )
 # what tests/functional/zookeeper.py runs ZooKeeper with: Java and a logger
 PACKAGES+=(default-jre-headless libslf4j-java)
+# Graphviz: tests render "iovisor-policy export --format dot" with it
+PACKAGES+=(graphviz)
+# monitor --journal: the journal's Python bindings (for the distro Python)
+PACKAGES+=(python3-systemd)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

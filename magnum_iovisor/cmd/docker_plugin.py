@@ -14,6 +14,7 @@ from magnum_iovisor.plugin import routes
 from magnum_iovisor.plugin import state
 from magnum_iovisor import registry
 from magnum_iovisor.registry import agent
+from magnum_iovisor.telemetry import metrics
 
 LOG = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ def main(argv=None):
         LOG.info('registry %s: this host is %s', conf.registry.backend,
                  cluster.host_name)
         host = agent.Agent(plane, cluster)
+        # never fatal: a bad [metrics] listen is logged, Docker is served
+        metrics_server = metrics.serve(conf.metrics, plane, cluster)
         try:
             network_driver = driver.Driver(
                 host, state.Store(docker.state_dir),
@@ -64,6 +67,8 @@ def main(argv=None):
             listener.serve(routes.make_app(network_driver),
                            docker.socket_path)
         finally:
+            if metrics_server is not None:
+                metrics_server.close()
             # a clean stop ends the session; this host's endpoints stay
             # announced (a restart is not a departure: see README)
             host.close()

@@ -2,17 +2,23 @@
 
 import argparse
 import ipaddress
-import json
 import signal
 import sys
 import time
 
 from cliff import command
 from cliff import lister
+from cliff import show
 
 from magnum_iovisor.dataplane.layout import DropReason
 from magnum_iovisor.dataplane.layout import EndpointFlag
 from magnum_iovisor import policy
+from magnum_iovisor import telemetry
+from magnum_iovisor.telemetry import dot
+from magnum_iovisor.telemetry import matrix
+from magnum_iovisor.telemetry import packet
+from magnum_iovisor.telemetry import sinks
+from magnum_iovisor.telemetry import trace
 
 
 def group(text):
@@ -75,8 +81,31 @@ def _any(value, text=str):
 class Show(lister.Lister):
     """Rules with their counters, then the pairs denied for lack of one."""
 
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument(
+            '--matrix', action='store_true',
+            help='groups by groups: each cell the verdict and packets')
+        parser.add_argument(
+            '--group', action='append', type=group, dest='groups',
+            help='with --matrix: only these groups (repeatable; default '
+                 'every group of a rule, a denied pair or an endpoint)')
+        return parser
+
     def take_action(self, args):
         dp = self.app.dataplane
+        banner = telemetry.audit_banner(*dp.audit())
+        if banner:
+            # above a table; on stderr where stdout must stay parsable
+            out = self.app.stdout if args.formatter == 'table' \
+                else self.app.stderr
+            out.write(banner + '\n')
+            out.flush()
+        if args.matrix:
+            rules, denied = dp.rules(), dp.denied()
+            return matrix.matrix(rules, denied, args.groups or
+                                 matrix.groups_of(rules, denied,
+                                                  dp.endpoints()))
         rows = [(r.src, r.dst, _any(r.protocol),
                  _any(r.ports, policy.format_ports),
                  policy.Action(r.action).value,
@@ -160,19 +189,27 @@ class Load(command.Command):
                               % (len(new), len(upserts), len(removals)))
 
 
-def add_output_format(parser):
-    parser.add_argument('--format', choices=policy.FORMATS, default='text')
+def add_output_format(parser, more=()):
+    parser.add_argument('--format', choices=(*policy.FORMATS, *more),
+                        default='text')
     return parser
 
 
 class Export(command.Command):
-    """Print the policy in force, in a form that ``load`` takes back."""
+    """Print the policy in force, in a form that ``load`` takes back.
+
+    ``--format dot``: a Graphviz graph with counters (not loadable).
+    """
 
     def get_parser(self, prog_name):
-        return add_output_format(super().get_parser(prog_name))
+        return add_output_format(super().get_parser(prog_name), ('dot',))
 
     def take_action(self, args):
-        text = policy.dump(self.app.dataplane.policy(), args.format)
+        dp = self.app.dataplane
+        if args.format == 'dot':
+            text = dot.render(dp.rules(), dp.endpoints())
+        else:
+            text = policy.dump(dp.policy(), args.format)
         self.app.stdout.write(text.rstrip('\n') + '\n')
 
 
@@ -341,6 +378,70 @@ class Detach(command.Command):
             raise LookupError('no interface named %s' % args.interface)
 
 
+class Audit(command.Command):
+    """Audit mode on or off, for every group or one: policy drops pass.
+
+    While on, a packet the policy would drop (no rule, or a deny rule) from
+    or to an audited group passes and is counted as would_drop; spoofed,
+    malformed and other drops stay. Off enforces again at once and cuts the
+    connections audit let open.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('state', choices=('on', 'off'))
+        parser.add_argument('group', type=group, nargs='?',
+                            help='only packets from or to this group '
+                                 '(default: every group)')
+        return parser
+
+    def take_action(self, args):
+        dp = self.app.dataplane
+        cut = dp.set_audit(args.state == 'on', args.group)
+        which = 'every group' if args.group is None else 'group %s' % (
+            telemetry.group_label(args.group))
+        if args.state == 'on':
+            self.app.stdout.write('audit mode on for %s: policy drops '
+                                  'pass and are counted as would_drop\n'
+                                  % which)
+        else:
+            self.app.stdout.write('audit mode off for %s: enforced; %d '
+                                  'connection%s audit let open cut\n'
+                                  % (which, cut, '' if cut == 1 else 's'))
+        all_on, groups = dp.audit()
+        if all_on or groups:
+            self.app.stdout.write('still in audit mode: %s\n' % (
+                'every group' if all_on else ', '.join(
+                    telemetry.group_label(g) for g in groups)))
+
+
+class Trace(show.ShowOne):
+    """What the classifier does with a packet from one end to another.
+
+    Runs the pinned classifier on a synthetic packet (nothing is counted);
+    an end is an address, a group or a reserved group name (world, host,
+    nodes, unknown), which stands for an address the dataplane puts in it.
+    """
+
+    def get_parser(self, prog_name):
+        parser = super().get_parser(prog_name)
+        parser.add_argument('--from', dest='source', required=True,
+                            metavar='ADDRESS|GROUP')
+        parser.add_argument('--to', dest='destination', required=True,
+                            metavar='ADDRESS|GROUP')
+        parser.add_argument('--protocol',
+                            choices=sorted(packet.PROTOCOLS),
+                            help='default: an ICMP echo, like ping')
+        parser.add_argument('--port', type=int,
+                            help='destination port (tcp, udp)')
+        return parser
+
+    def take_action(self, args):
+        fields = trace.trace(self.app.dataplane, args.source,
+                             args.destination, args.protocol, args.port)
+        return tuple(zip(*fields))
+
+
 class Monitor(command.Command):
     """Print dropped packets as they happen (Ctrl-C to stop)."""
 
@@ -355,12 +456,27 @@ class Monitor(command.Command):
         parser.add_argument('--reason', action='append',
                             choices=[r.name.lower() for r in DropReason],
                             help='only drops for this reason (repeatable)')
+        where = parser.add_mutually_exclusive_group()
+        where.add_argument('--output', metavar='FILE',
+                           help='append JSON lines to FILE instead of '
+                                'printing (reopened after rotation)')
+        where.add_argument('--journal', action='store_true',
+                           help='send each drop to the systemd journal '
+                                '(MESSAGE: the JSON line; IOVISOR_* fields)')
         return parser
+
+    def sink(self, args):
+        if args.output:
+            return sinks.FileSink(args.output)
+        if args.journal:
+            return sinks.JournalSink()
+        return sinks.StreamSink(self.app.stdout, args.json)
 
     def take_action(self, args):
         seen = [0]
         stop = [False]
         deadline = time.monotonic() + args.timeout if args.timeout else None
+        sink = self.sink(args)
 
         def on_drop(drop):
             if args.reason and drop.reason not in args.reason:
@@ -368,15 +484,7 @@ class Monitor(command.Command):
             if args.count and seen[0] >= args.count:
                 return   # the rest of the batch this poll delivered
             seen[0] += 1
-            if args.json:
-                line = json.dumps(drop.__dict__, sort_keys=True)
-            else:
-                line = ('%s %s -> %s group %d -> %d (%s, ifindex %d)'
-                        % (drop.reason, drop.source, drop.destination,
-                           drop.src_group, drop.dst_group, drop.direction,
-                           drop.ifindex))
-            self.app.stdout.write(line + '\n')
-            self.app.stdout.flush()
+            sink.write(drop)
 
         def should_stop():
             return (stop[0] or (args.count and seen[0] >= args.count)
@@ -387,3 +495,5 @@ class Monitor(command.Command):
             self.app.dataplane.watch_drops(on_drop, should_stop)
         except KeyboardInterrupt:
             pass
+        finally:
+            sink.close()

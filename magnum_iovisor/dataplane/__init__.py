@@ -6,9 +6,11 @@ offers the operations the CLI and the Docker driver need.
 
 import os
 import time
+import typing
 
 from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.dataplane import audit as audit_mode
 from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import layout
@@ -23,11 +25,25 @@ AttachError = tc.AttachError
 _ACTIONS = {policy_model.Action.ALLOW: layout.Action.ALLOW,
             policy_model.Action.DENY: layout.Action.DENY}
 _MODEL_ACTIONS = {v: k for k, v in _ACTIONS.items()}
+_MODEL_ACTION_OF = {int(v): k for k, v in _ACTIONS.items()}   # plain ints
 PROTOCOLS = getattr(policy_model, 'PROTOCOLS',
                     {'tcp': 6, 'udp': 17, 'icmp': 1, 'icmpv6': 58})
 _PROTOCOL_NAMES = {v: k for k, v in PROTOCOLS.items()}
 _PORTED = {PROTOCOLS['tcp'], PROTOCOLS['udp']}
 LISTEN_SECONDS = 2.0
+
+
+TC_ACT_OK = 0
+
+
+class Traced(typing.NamedTuple):
+    """What the classifier decided for a traced packet."""
+    passed: bool
+    src_group: int
+    dst_group: int
+    reason: typing.Optional[str]    # a drop reason (lower case), or None
+    rule: typing.Optional[policy_model.Rule]   # None: no rule matched
+    audited: bool                   # a policy drop audit mode lets pass
 
 
 class MapFull(BpfError):
@@ -121,6 +137,10 @@ class Dataplane:
         found = self._installed().get(rule_key(rule))
         return found[0] if found else None
 
+    def generation(self):
+        """The value bump_generation last wrote (policy or group change)."""
+        return self.maps['state'].get((layout.StateIndex.GENERATION,)).value
+
     def bump_generation(self):
         """Make the classifiers check established flows again."""
         state = self.maps['state']
@@ -140,6 +160,19 @@ class Dataplane:
                            sum(c.packets for c in per_cpu),
                            sum(c.bytes for c in per_cpu)))
         return result
+
+    def rule_counters(self):
+        """[(src, dst, protocol, ports, policy.Action, packets, bytes)].
+
+        What ``rules()`` says in plain tuples, unsorted, for scrapes:
+        protocol a name or None, ports (low, high) or None.
+        """
+        packets, nbytes = self.maps['counters'].summed_columns()
+        names, actions = _PROTOCOL_NAMES, _MODEL_ACTION_OF
+        return [(src, dst, names.get(proto), (low, high) if low else None,
+                 actions[action], packets[index], nbytes[index])
+                for (index,), (src, dst, action, proto, low, high, _)
+                in self.maps['rules'].items(plain=True)]
 
     def policy(self):
         return policy_model.Policy([model_rule(key, action)
@@ -268,6 +301,27 @@ class Dataplane:
                        value.flags)
                       for (length, addr), value
                       in self.maps['prefixes'].items())
+
+    def endpoint_counts(self):
+        """{'endpoints' or 'prefixes': {kind: n}}.
+
+        Kinds: local (endpoints only), learned, reserved, tagged (by hand).
+        """
+        def kind(value):
+            if value.flags & layout.EndpointFlag.LEARNED:
+                return 'learned'
+            if value.flags & layout.EndpointFlag.RESERVED:
+                return 'reserved'
+            return 'local' if getattr(value, 'ifindex', 0) else 'tagged'
+        counts = {}
+        for name, kinds in (('endpoints', ('local', 'learned', 'reserved',
+                                           'tagged')),
+                            ('prefixes', ('learned', 'reserved', 'tagged'))):
+            found = dict.fromkeys(kinds, 0)
+            for _, value in self.maps[name].items():
+                found[kind(value)] += 1
+            counts[name] = found
+        return counts
 
     def endpoint(self, address):
         """The entry of ``address`` (group, flags, ifindex), or None."""
@@ -418,8 +472,74 @@ class Dataplane:
         """Drop events not delivered (rate limit or full ring), all CPUs."""
         return sum(v.value for v in self.maps['events_lost'].get((0,)))
 
+    # -- audit mode -----------------------------------------------------------
+
+    def audit(self):
+        """(audit on for every group, [groups in audit mode])."""
+        return audit_mode.groups(self.maps)
+
+    def set_audit(self, on, group=None):
+        """Audit mode on or off, for every group (None) or one group.
+
+        Off returns the connections it cut (those audit let open);
+        on returns 0.
+        """
+        if group is not None:
+            policy_model.check_group(group, 'group')
+        if on:
+            audit_mode.switch_on(self.maps, group)
+            return 0
+        return audit_mode.switch_off(self.maps, self.bump_generation, group)
+
+    def would_drop(self):
+        """{reason: (packets, bytes)} audit mode let pass.
+
+        The packets the policy would have dropped.
+        """
+        return self._by_reason('would_drop')
+
+    def drops(self):
+        """{reason name (lower case): (packets, bytes)} dropped so far."""
+        return self._by_reason('drops')
+
+    def _by_reason(self, name):
+        result = {}
+        for reason in layout.DropReason:
+            per_cpu = self.maps[name].get((reason.value,))
+            result[reason.name.lower()] = (
+                sum(c.packets for c in per_cpu), sum(c.bytes for c in per_cpu))
+        return result
+
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop, self.listen)
+
+    def trace(self, packet):
+        """Classify ``packet`` as the first packet of a new connection.
+
+        The pinned to_endpoint program runs on it through BPF_PROG_TEST_RUN
+        with the trace mark (bpf/trace.h): the groups and the verdict come
+        from enforcement's own lookups, nothing is counted, tracked or
+        reported.
+        """
+        ctx = libbpf.SkBuff()
+        ctx.cb[layout.TraceCb.MAGIC] = layout.TRACE_MAGIC
+        verdict, _ = libbpf.test_run(self.programs['to_endpoint'], packet,
+                                     ctx=ctx)
+        groups = ctx.cb[layout.TraceCb.GROUPS]
+        reason = ctx.cb[layout.TraceCb.REASON]
+        rule = None
+        index = ctx.cb[layout.TraceCb.RULE]
+        if index:
+            found = self.maps['rules'].get((index - 1,))
+            if found is not None:
+                rule = model_rule((found.src, found.dst, found.proto,
+                                   found.port_low, found.port_high),
+                                  found.action)
+        return Traced(passed=verdict == TC_ACT_OK, src_group=groups >> 16,
+                      dst_group=groups & 0xffff,
+                      reason=layout.DropReason(reason).name.lower()
+                      if reason else None, rule=rule,
+                      audited=bool(ctx.cb[layout.TraceCb.AUDITED]))
 
     def test_run(self, program, packet, repeat=1):
         """Run a program on ``packet`` in the kernel: (verdict, ns/run)."""

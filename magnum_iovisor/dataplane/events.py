@@ -27,6 +27,7 @@ class Drop:
     length: int
     protocol: int = 0
     port: int = 0
+    audited: bool = False     # policy would drop it; audit mode passed it
 
     @classmethod
     def decode(cls, raw):
@@ -37,7 +38,8 @@ class Drop:
                    destination=addresses.text(bytes(ev.daddr)),
                    src_group=ev.src_group, dst_group=ev.dst_group,
                    ethertype=ev.ethertype, ifindex=ev.ifindex,
-                   length=ev.len, protocol=ev.proto, port=ev.dport)
+                   length=ev.len, protocol=ev.proto, port=ev.dport,
+                   audited=bool(ev.audited))
 
 
 def watch(fd, on_drop, should_stop, keepalive, poll_ms=200):

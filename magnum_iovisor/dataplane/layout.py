@@ -34,9 +34,30 @@ class DropReason(enum.IntEnum):
     NOT_OURS = 6
 
 
+DROP_REASONS_MAX = 8     # entries of the drops map, indexed by DropReason
+
+
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
+
+
+TRACE_MAGIC = 0x74726163   # in skb->cb[TraceCb.MAGIC]: a traced test run
+
+
+class TraceCb(enum.IntEnum):
+    """skb->cb words of a traced test run."""
+    MAGIC = 0
+    GROUPS = 1       # src group << 16 | dst group
+    REASON = 2       # DropReason, 0: passes by policy
+    RULE = 3         # rule index + 1, 0: no rule matched (default deny)
+    AUDITED = 4      # 1: a policy drop that audit mode lets pass
+
+
+# audit mode (bpf/audit.h): audit[group], audit[AUDIT_ALL] for every group
+AUDIT_ALL = 65536
+AUDIT_ENTRIES = 65537
+AUDIT_FLOWS_MAX = 65536
 
 
 class EndpointFlag(enum.IntFlag):
@@ -133,6 +154,10 @@ class Value64(ctypes.Structure):
     _fields_ = [('value', ctypes.c_uint64)]
 
 
+class Value32(ctypes.Structure):
+    _fields_ = [('value', ctypes.c_uint32)]
+
+
 class Budget(ctypes.Structure):
     _fields_ = [('stamp', ctypes.c_uint64),
                 ('tokens', ctypes.c_uint64)]
@@ -149,7 +174,7 @@ class DropEvent(ctypes.Structure):
                 ('ifindex', ctypes.c_uint32),
                 ('len', ctypes.c_uint32),
                 ('proto', ctypes.c_uint8),
-                ('pad', ctypes.c_uint8),
+                ('audited', ctypes.c_uint8),     # 1: passed by audit mode
                 ('dport', ctypes.c_uint16)]
 
 
@@ -165,8 +190,13 @@ MAPS = {
     'state': (Index, Value64),
     'event_budget': (Index, Budget),
     'events_lost': (Index, Value64),
+    'drops': (Index, Counter),           # index: DropReason
+    'audit': (Index, Value32),           # index: group, or AUDIT_ALL
+    'would_drop': (Index, Counter),      # index: DropReason
+    'audit_flows': (Flow, Value64),      # value: ktime passed by audit
 }
 # maps holding one value per CPU
-PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost'}
+PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost',
+               'drops', 'would_drop'}
 EVENTS_MAP = 'drop_events'
 PROGRAMS = ('from_endpoint', 'to_endpoint')

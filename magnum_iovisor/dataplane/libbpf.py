@@ -45,6 +45,29 @@ class TestRunOpts(ctypes.Structure):
                 ('batch_size', ctypes.c_uint32)]
 
 
+def _u32s(*names):
+    return [(name, ctypes.c_uint32) for name in names]
+
+
+class SkBuff(ctypes.Structure):
+    # struct __sk_buff (uapi/linux/bpf.h), the context of a tc test run
+    _fields_ = (_u32s('len', 'pkt_type', 'mark', 'queue_mapping',
+                      'protocol', 'vlan_present', 'vlan_tci', 'vlan_proto',
+                      'priority', 'ingress_ifindex', 'ifindex', 'tc_index')
+                + [('cb', ctypes.c_uint32 * 5)]
+                + _u32s('hash', 'tc_classid', 'data', 'data_end', 'napi_id',
+                        'family', 'remote_ip4', 'local_ip4')
+                + [('remote_ip6', ctypes.c_uint32 * 4),
+                   ('local_ip6', ctypes.c_uint32 * 4)]
+                + _u32s('remote_port', 'local_port', 'data_meta')
+                + [('flow_keys', ctypes.c_uint64), ('tstamp', ctypes.c_uint64)]
+                + _u32s('wire_len', 'gso_segs')
+                + [('sk', ctypes.c_uint64), ('gso_size', ctypes.c_uint32),
+                   ('tstamp_type', ctypes.c_uint8),
+                   ('_pad', ctypes.c_uint8 * 3),
+                   ('hwtstamp', ctypes.c_uint64)])
+
+
 class MapInfo(ctypes.Structure):
     # the leading fields of struct bpf_map_info (uapi/linux/bpf.h)
     _fields_ = [('type', ctypes.c_uint32),
@@ -184,7 +207,10 @@ def lookup_batch(fd, key_size, value_size, chunk=8192):
 
 
 def test_run(prog_fd, packet, repeat=1, ctx=None):
-    """BPF_PROG_TEST_RUN: return (verdict, average ns per run)."""
+    """BPF_PROG_TEST_RUN: return (verdict, average ns per run).
+
+    ``ctx`` (an SkBuff) goes in and comes back as the program left it.
+    """
     data = ctypes.create_string_buffer(bytes(packet), len(packet))
     opts = TestRunOpts(sz=ctypes.sizeof(TestRunOpts),
                        data_in=ctypes.cast(data, ctypes.c_void_p),
@@ -192,6 +218,8 @@ def test_run(prog_fd, packet, repeat=1, ctx=None):
     if ctx is not None:
         opts.ctx_in = ctypes.cast(ctypes.byref(ctx), ctypes.c_void_p)
         opts.ctx_size_in = ctypes.sizeof(ctx)
+        opts.ctx_out = opts.ctx_in
+        opts.ctx_size_out = ctypes.sizeof(ctx)
     _check(_lib.bpf_prog_test_run_opts(prog_fd, ctypes.byref(opts)),
            'test run')
     return opts.retval, opts.duration

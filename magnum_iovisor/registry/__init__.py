@@ -87,6 +87,14 @@ class Registry(abc.ABC):
     def __init__(self, host_name):
         self.host_name = check_host_name(host_name)
 
+    @property
+    def connection_state(self):
+        """connecting, connected, suspended or lost (metrics show it).
+
+        A backend without a service is always connected.
+        """
+        return 'connected'
+
     def start(self):
         """Begin publishing and watching.
 

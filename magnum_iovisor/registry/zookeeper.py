@@ -129,6 +129,7 @@ class ZooKeeperRegistry(registry.Registry):
         self._subnets = set()    # subnet names this host claims
         self._claimed = set()    # subnet names in ZooKeeper
         self._connected = False
+        self._kazoo_state = None
         self._stocktaking = True
         self._closing = False
         self._watching = not follow
@@ -152,6 +153,7 @@ class ZooKeeperRegistry(registry.Registry):
         # called from kazoo's connection thread: record and wake, never block
         with self._state:
             self._connected = state == KazooState.CONNECTED
+            self._kazoo_state = state
             if state == KazooState.CONNECTED:
                 self._stocktaking = True
             elif state == KazooState.LOST:
@@ -253,6 +255,13 @@ class ZooKeeperRegistry(registry.Registry):
     def problem(self):
         """Why this host neither announces nor learns, or None."""
         return self._problem
+
+    @property
+    def connection_state(self):
+        # kazoo: SUSPENDED keeps the session, LOST means it expired
+        if self._kazoo_state is None:
+            return 'connecting'
+        return str(self._kazoo_state).lower()
 
     @property
     def session_id(self):

@@ -42,13 +42,16 @@ class PluginError(RuntimeError):
 
 
 class PluginDaemon(fixtures.Fixture):
-    def __init__(self, default_mode='veth', netns=None, registry=None):
-        """Options: ``netns`` and ``registry``.
+    def __init__(self, default_mode='veth', netns=None, registry=None,
+                 metrics_listen=''):
+        """Options: ``netns``, ``registry`` and ``metrics_listen``.
 
         ``netns``: run there (a name from ip netns), keeping the root mount
-        namespace and so the pins; ``registry``: [registry] options.
+        namespace and so the pins; ``registry``: [registry] options;
+        ``metrics_listen``: [metrics] listen (default: no metrics).
         """
         super().__init__()
+        self.metrics_listen = metrics_listen
         self.default_mode = default_mode
         self.netns = netns
         self.registry = registry or {}
@@ -67,9 +70,9 @@ class PluginDaemon(fixtures.Fixture):
         with open(self.config_file, 'w') as conf:
             conf.write('[dataplane]\npin_dir = %s\n\n'
                        '[docker]\nsocket_path = %s\nstate_dir = %s\n'
-                       'default_mode = %s\n'
+                       'default_mode = %s\n\n[metrics]\nlisten = %s\n'
                        % (self.pin_dir, self.socket, self.state_dir,
-                          self.default_mode))
+                          self.default_mode, self.metrics_listen))
             if self.registry:
                 conf.write('\n[registry]\n' + ''.join(
                     '%s = %s\n' % item for item in self.registry.items()))

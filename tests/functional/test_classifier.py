@@ -124,6 +124,55 @@ class ClassifierTest(ClassifierBase):
         self.assertEqual(1, rules[(100, 200)])
         self.assertEqual(['deny_rule'], [d.reason for d in self.drops()])
 
+    def test_drops_are_counted_by_reason(self):
+        self.assertEqual({r.name.lower(): (0, 0) for r in layout.DropReason},
+                         self.dataplane.drops())
+        self.dataplane.listen(0)        # counted whether or not one listens
+        no_rule = pk.packet('192.0.2.1', '10.1.0.3', pk.UDP, pk.udp(1, 2))
+        denied = pk.packet('10.1.0.3', '10.1.0.4', pk.UDP, pk.udp(1, 2))
+        for _ in range(3):
+            self.assertFalse(self.passes('to_endpoint', no_rule))
+        self.assertFalse(self.passes('from_endpoint', denied))
+        self.assertFalse(self.passes('from_endpoint', pk.packet(
+            '10.9.9.9', '192.0.2.7', pk.UDP, pk.udp(1, 2))))
+        self.assertTrue(self.passes('from_endpoint', pk.packet(
+            '10.1.0.3', '192.0.2.1', pk.UDP, pk.udp(1, 2))))
+        drops = self.dataplane.drops()
+        self.assertEqual((3, 3 * len(no_rule)), drops['no_rule'])
+        self.assertEqual((1, len(denied)), drops['deny_rule'])
+        self.assertEqual(1, drops['spoofed_source'][0])
+        self.assertEqual((0, 0), drops['malformed'])
+
+    def test_trace_gets_the_verdict_uncounted_and_unreported(self):
+        self.dataplane.tag('10.1.0.5', 300)
+        self.load('100>0 0>100:udp/2 100>200:deny')
+        cases = {('192.0.2.1', '10.1.0.3', 2):
+                 (True, 0, 100, None, 'world>100:udp/2', False),
+                 ('192.0.2.1', '10.1.0.3', 3):
+                 (False, 0, 100, 'no_rule', None, False),
+                 ('10.1.0.3', '10.1.0.4', 2):
+                 (False, 100, 200, 'deny_rule', '100>200:deny', False),
+                 ('10.1.0.5', '10.1.0.3', 2):
+                 (False, 300, 100, 'no_rule', None, False)}
+        for (src, dst, port), expected in cases.items():
+            packet = pk.packet(src, dst, pk.UDP, pk.udp(1, port))
+            traced = self.dataplane.trace(packet)
+            self.assertEqual(expected, (*traced[:4], traced.rule and
+                                        policy.format_rule(traced.rule),
+                                        traced.audited))
+        self.assertEqual({}, {k: n for k, n in self.counted().items() if n})
+        self.assertEqual([], self.dataplane.denied())
+        self.assertEqual([], self.dataplane.connections())
+        self.assertEqual([], self.drops())
+        self.assertEqual({r.name.lower(): (0, 0) for r in layout.DropReason},
+                         self.dataplane.drops())
+        # the same packets as traffic: the same verdicts, counted
+        for (src, dst, port), expected in cases.items():
+            program = 'from_endpoint' if src == '10.1.0.3' else 'to_endpoint'
+            self.assertEqual(expected[0], self.passes(program, pk.packet(
+                src, dst, pk.UDP, pk.udp(1, port))))
+        self.assertEqual(1, self.counted()[(0, 100, 'udp', (2, 2))])
+
     def test_spoofed_sources_are_dropped(self):
         # an address of another endpoint, an unknown one, the world's
         for source in ('10.1.0.4', '10.9.9.9', '192.0.2.1', 'fd00:1::4'):
@@ -395,6 +444,8 @@ class LayoutTest(base.DataplaneTestCase):
                 self.assertEqual(c_value, ctypes.sizeof(value), name)
             else:
                 self.assertEqual(c_value, fields(value), name)
+        self.assertEqual(layout.DROP_REASONS_MAX, len(bpf[b'drops']))
+        self.assertLess(max(layout.DropReason), layout.DROP_REASONS_MAX)
 
     def test_drop_event_layout_matches_the_c(self):
         # bcc describes the event struct only through the program's use of

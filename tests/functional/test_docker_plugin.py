@@ -25,6 +25,7 @@ from tests.functional import seed
 
 class DockerPluginTestCase(testtools.TestCase):
     mode = 'veth'
+    plugin_options = {}      # more PluginDaemon options for a test class
 
     @classmethod
     def setUpClass(cls):
@@ -33,7 +34,8 @@ class DockerPluginTestCase(testtools.TestCase):
         cls.dockerd.setUp()
         cls.addClassCleanup(cls.dockerd.cleanUp)
         cls.image = cls.dockerd.import_busybox('mi-busybox:test')
-        cls.plugin = plugin_daemon.PluginDaemon(default_mode=cls.mode)
+        cls.plugin = plugin_daemon.PluginDaemon(default_mode=cls.mode,
+                                                **cls.plugin_options)
         cls.plugin.setUp()
         cls.addClassCleanup(cls.plugin.cleanUp)
 

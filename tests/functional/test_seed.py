@@ -42,6 +42,34 @@ class SeedScenarioTest(base.SeedTestCase):
         self.assertGreaterEqual(after[(0, 200, 'no rule')][0], 1)
         self.assertNotIn((200, 0, 'no rule'), after)   # db never answered
 
+    def test_matrix_shows_verdicts_and_counters(self):
+        self.assertTrue(self.net.ping('web', 'db'))
+        self.assertFalse(self.net.ping('outside', 'db'))
+        rows = json.loads(self.cli('show', '--matrix', '-f', 'json').stdout)
+        cells = {(row['src \\ dst'], dst): value for row in rows
+                 for dst, value in row.items() if dst != 'src \\ dst'}
+        # request and reply counted in the rule web opened the flow with
+        self.assertEqual('allow 2', cells['100', '200'])
+        self.assertEqual('allow 0', cells['200', '100'])
+        self.assertEqual('no rule', cells['200', 'world'])
+        self.assertRegex(cells['world', '200'], r'^no rule [1-9]')
+        self.assertLessEqual({'world', '100', '200'},
+                             {src for src, _ in cells})
+        table = self.cli('show', '--matrix', '--group', '200', '--group',
+                         'world').stdout
+        self.assertIn('| src \\ dst | 200', table)
+        self.assertNotIn('100', table)
+
+    def test_dot_export_renders(self):
+        self.assertTrue(self.net.ping('web', 'db'))
+        source = self.cli('export', '--format', 'dot').stdout
+        self.assertIn('100 -> 200 [label="2 pkts"', source)
+        self.assertEqual(5, source.count(' -> '))
+        svg = subprocess.run(['dot', '-Tsvg'], input=source, check=True,
+                             capture_output=True, text=True).stdout
+        self.assertIn('group 200', svg)
+        self.assertIn('1 endpoint', svg)
+
     def monitor(self, reason):
         """``iovisor-policy monitor`` waiting for one drop of ``reason``."""
         monitor = subprocess.Popen(

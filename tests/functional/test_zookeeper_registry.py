@@ -121,6 +121,21 @@ class ZooKeeperRegistryTest(RegistryTestCase):
                     ep('fd00:1::3', 200, 'a')}
         self.assertEqual(expected, watcher.wait_for(expected))
 
+    def test_connection_state_follows_the_server(self):
+        self.zk.server.stop()
+        reg = self.registry('a')
+        self.assertEqual('connecting', reg.connection_state)
+        self.zk.server.start()
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'connected', TIMEOUT))
+        self.zk.server.stop()
+        # 2 s session: suspended at once, lost once the session expired
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'suspended', TIMEOUT))
+        self.zk.server.start()
+        self.assertTrue(cluster.wait_for(
+            lambda: reg.connection_state == 'connected', TIMEOUT))
+
     def test_a_group_change_is_one_step_for_readers(self):
         publisher = self.registry('a')
         watcher = self.watcher('b')

@@ -6,6 +6,7 @@ before any call reaches it.
 """
 
 import io
+import json
 import tempfile
 
 import fixtures
@@ -21,6 +22,7 @@ class RecordingDataplane:
         self.calls = []
         self.known = {}
         self.present = True
+        self.audited = (False, [])
         self.fail = lambda name, args: False
 
     def __getattr__(self, name):
@@ -34,6 +36,8 @@ class RecordingDataplane:
                 return self.present
             if name in ('rules', 'denied'):
                 return []
+            if name == 'audit':
+                return self.audited
             return None
         return call
 
@@ -196,6 +200,38 @@ class CommandsTest(testtools.TestCase):
                          '"192.0.2.0/24",500,"tag"\n'
                          '"fd00:1::/64",7,"learned"\n',
                          self.out.replace('\r\n', '\n'))
+
+    def test_show_warns_while_audit_mode_is_on(self):
+        self.dp.rules = lambda: [(policy.Rule(100, 0), 1, 98)]
+        self.dp.endpoints = lambda: []
+        self.assertEqual(0, self.run_cli('show'), self.err())
+        self.assertNotIn('AUDIT', self.out + self.err())
+        self.dp.audited = (False, [200, 65535])
+        self.assertEqual(0, self.run_cli('show'), self.err())
+        self.assertIn('AUDIT MODE ON for groups 200, host: the policy is '
+                      'NOT enforced there', self.out)
+        self.assertLess(self.out.index('AUDIT'), self.out.index('Source'))
+        # machine-readable output stays parsable: the warning goes to stderr
+        self.dp.audited = (True, [])
+        self.assertEqual(0, self.run_cli('show', '-f', 'json'), self.err())
+        self.assertEqual(100, json.loads(self.out)[0]['Source'])
+        self.assertIn('AUDIT MODE ON for ALL GROUPS', self.err())
+        self.assertEqual(0, self.run_cli('show', '--matrix'), self.err())
+        self.assertIn('AUDIT MODE ON for ALL GROUPS', self.out)
+
+    def test_audit_on_and_off(self):
+        self.dp.set_audit = lambda on, group=None: self.dp.calls.append(
+            ('set_audit', on, group)) or (0 if on else 3)
+        self.assertEqual(0, self.run_cli('audit', 'on', '200'), self.err())
+        self.assertIn(('set_audit', True, 200), self.dp.calls)
+        self.assertIn('audit mode on for group 200', self.out)
+        self.assertEqual(0, self.run_cli('audit', 'off'), self.err())
+        self.assertIn(('set_audit', False, None), self.dp.calls)
+        self.assertIn('audit mode off for every group: enforced; 3 '
+                      'connections audit let open cut', self.out)
+        self.assertNotEqual(0, self.run_cli('audit', 'maybe'))
+        self.assertNotEqual(0, self.run_cli('audit', 'on', 'wrold'))
+        self.assertNotIn(('set_audit', True, None), self.dp.calls)
 
     def test_show_has_protocol_and_ports(self):
         rows = [(policy.Rule(9, 2047, 'allow', 'tcp', (8000, 8080)), 3, 180),
