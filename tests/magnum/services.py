@@ -59,7 +59,7 @@ def main():
     periodic.MagnumPeriodicTasks._periodic_spacing['sync_cluster_status'] = 1
     conductor.create_periodic_tasks()
     eventlet.spawn(launcher.wait)
-    app = cloud.NoAuth(api_app.setup_app())
+    app = cloud.NoAuth(api_app.load_app())
     sock = eventlet.listen(('127.0.0.1', int(port)))
     print('ready', flush=True)
     wsgi.server(sock, app, log_output=False)
