@@ -11,9 +11,12 @@ from magnum.conductor import utils as conductor_utils
 from magnum.drivers.heat import driver
 from oslo_log import log as logging
 
+from magnum_iovisor.magnum import api_validation
 from magnum_iovisor.magnum import template_def
 
 LOG = logging.getLogger(__name__)
+
+api_validation.register()
 
 
 class Driver(driver.HeatDriver):
@@ -28,9 +31,11 @@ class Driver(driver.HeatDriver):
     def create_cluster(self, context, cluster, cluster_create_timeout):
         """Refuse bad labels and node counts before anything reaches Heat.
 
-        Magnum 13's API asks no driver about a new cluster: this runs in
-        magnum-conductor, which records the error as the cluster's
-        status_reason (CREATE_FAILED).
+        The second line: magnum-api refuses bad labels already
+        (api_validation), but not node_count 0 at the cluster API (1.10
+        takes it), nor labels when api_validation was not registered.
+        This runs in magnum-conductor, which records the error as the
+        cluster's status_reason (CREATE_FAILED).
         """
         template_def.check_node_count(cluster.default_ng_worker.node_count)
         template_def.label_parameters(template_def.bay_labels(

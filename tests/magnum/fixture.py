@@ -29,6 +29,17 @@ cert_manager_type = x509keypair
 workers = 1
 [oslo_concurrency]
 lock_path = {d}
+[api]
+api_paste_config = {d}/api-paste.ini
+"""
+# Magnum's pipeline without its middleware (cloud.NoAuth stands in for
+# authtoken), with the filter that registers the iovisor label checks.
+PASTE = """[pipeline:main]
+pipeline = iovisor api_v1
+[app:api_v1]
+paste.app_factory = magnum.api.app:app_factory
+[filter:iovisor]
+paste.filter_factory = magnum_iovisor.magnum.api_validation:filter_factory
 """
 
 
@@ -49,6 +60,8 @@ class MagnumServices(fixtures.Fixture):
         self.config = os.path.join(self.dir, 'magnum.conf')
         with open(self.config, 'w') as conf:
             conf.write(CONFIG.format(d=self.dir))
+        with open(os.path.join(self.dir, 'api-paste.ini'), 'w') as paste:
+            paste.write(PASTE)
         self.process = None
         self.addCleanup(self.stop)
         self.start()

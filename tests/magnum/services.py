@@ -12,7 +12,6 @@ import os
 import sys
 
 import eventlet
-from eventlet import wsgi
 from magnum.api import app as api_app
 from magnum.common import clients
 from magnum.common import rpc_service
@@ -26,6 +25,7 @@ from magnum.conductor.handlers import nodegroup_conductor
 import magnum.conf
 from magnum.service import periodic
 from oslo_service import service as oslo_service
+from werkzeug import serving
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cloud  # noqa: E402
@@ -59,10 +59,12 @@ def main():
     periodic.MagnumPeriodicTasks._periodic_spacing['sync_cluster_status'] = 1
     conductor.create_periodic_tasks()
     eventlet.spawn(launcher.wait)
-    app = cloud.NoAuth(api_app.setup_app())
-    sock = eventlet.listen(('127.0.0.1', int(port)))
-    print('ready', flush=True)
-    wsgi.server(sock, app, log_output=False)
+    # magnum-api's own loading and server (magnum/cmd/api.py), in one
+    # process. (eventlet's server copies the headers at start_response:
+    # the Content-Type Magnum's ParsableErrorMiddleware appends later is
+    # lost, and both clients drop the error's message.)
+    app = cloud.NoAuth(api_app.load_app())
+    serving.run_simple('127.0.0.1', int(port), app)
 
 
 if __name__ == '__main__':

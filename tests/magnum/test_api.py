@@ -79,3 +79,15 @@ class TestBaymodel(testtools.TestCase):
         refused = self.post_baymodel(coe='nomad')
         self.assertEqual(400, refused.status_code)
         self.assertIn('nomad', json.dumps(refused.json()))
+
+    def test_bad_label_refused_by_a_fresh_api(self):
+        # The first request of a new magnum-api: no driver is imported yet
+        # (a baymodel or bay POST imports none); the paste filter
+        # (api_validation.filter_factory) registered the label checks.
+        refused = self.post_baymodel(labels={'iovisor_policy': '100>70000'})
+        self.assertEqual(400, refused.status_code, refused.text)
+        self.assertEqual(
+            "label iovisor_policy='100>70000': rule 1 ('100>70000'): group "
+            "70000 out of range 0..65535",
+            refused.json()['errors'][0]['detail'])
+        self.assertEqual([], self.magnum.rows('cluster_template'))

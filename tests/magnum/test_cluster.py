@@ -7,6 +7,7 @@ conductor's own periodic task reads the stack back into the bay.
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -235,10 +236,12 @@ class TestBayLife(ClusterTestCase):
 class TestBadInput(ClusterTestCase):
     """Refused with the reason, nothing left in Magnum's database or Heat.
 
-    Magnum 13's API asks no driver about a new cluster, so a bad label
-    passes the API (202) and the driver refuses it in magnum-conductor
-    before any stack request: the bay is CREATE_FAILED with the driver's
-    message as status_reason, and deleting it leaves no row.
+    magnum-api refuses a bad label itself (400, the rule named:
+    magnum_iovisor/magnum/api_validation.py), before any row, trust or
+    stack. node_count 0 passes the cluster API (1.10): the driver refuses
+    it in magnum-conductor before any stack request, the bay is
+    CREATE_FAILED with the driver's message as status_reason, and
+    deleting it leaves no row.
 
     One fake Heat and one set of services for the class (their start is
     most of a test's time); each test deletes what it made, and a cleanup
@@ -285,13 +288,6 @@ class TestBadInput(ClusterTestCase):
                             headers=LATEST, timeout=30)
             self.wait_gone(row['uuid'])
 
-    def create(self, name, node_count=2, **labels):
-        created = requests.post(
-            self.magnum.url + '/clusters', headers=LATEST,
-            json={'name': name, 'cluster_template_id': 'mesosbaymodel',
-                  'node_count': node_count, 'labels': labels}, timeout=30)
-        self.assertEqual(202, created.status_code, created.text)
-
     def assert_refused(self, name, reason):
         """Failed in the driver with ``reason``, before Heat; then gone."""
         cluster = self.wait_for(name, 'CREATE_FAILED')
@@ -320,18 +316,29 @@ class TestBadInput(ClusterTestCase):
                               in self.heat.requests
                               if method not in ('GET', 'DELETE')])
 
+    def assert_refused_at_api(self, done, reason):
+        """The CLI failed with the API's 400 ``reason``; nothing was made.
+
+        Both clients print the error's title, which Magnum 13's
+        ParsableErrorMiddleware cuts at the first '.': "0..65535" shows
+        as "0" (the API's JSON detail has all of it).
+        """
+        self.assertNotEqual(0, done.returncode, done.stdout)
+        self.assertIn(reason, done.stderr)
+        self.assert_nothing_left()
+        self.assertEqual({}, self.heat.stacks)
+        self.assertEqual([], self.heat.requests)
+
     def test_bad_policy_label_names_the_rule(self):
-        self.openstack('cluster', 'create', 'badbay',
-                       '--cluster-template', 'mesosbaymodel',
-                       '--labels', 'iovisor_policy=100>wrld')
-        self.wait_for('badbay', 'CREATE_FAILED')
-        reason = self.openstack('cluster', 'show', 'badbay', '-f', 'value',
-                                '-c', 'status_reason').stdout
-        self.assertIn("label iovisor_policy='100>wrld': rule 1 ('100>wrld'):"
-                      " group 'wrld' is not an integer or a reserved name",
-                      reason)
-        self.assertIn("did you mean 'world'?", reason)
-        self.assert_refused('badbay', 'did you mean')
+        refused = self.openstack('cluster', 'create', 'badbay',
+                                 '--cluster-template', 'mesosbaymodel',
+                                 '--labels', 'iovisor_policy=100>wrld',
+                                 check=False)
+        self.assertIn('(HTTP 400)', refused.stderr)
+        self.assertIn("did you mean 'world'?", refused.stderr)
+        self.assert_refused_at_api(
+            refused, "label iovisor_policy='100>wrld': rule 1 ('100>wrld'):"
+                     " group 'wrld' is not an integer or a reserved name")
 
     def test_label_with_a_comma(self):
         # With two labels in one --labels, magnumclient splits on commas
@@ -345,44 +352,102 @@ class TestBadInput(ClusterTestCase):
                       refused.stderr)
         self.assertEqual([], self.magnum.rows('cluster'))
         # One label is sent whole: the comma reaches the policy parser.
-        self.openstack('cluster', 'create', 'badbay', '--cluster-template',
-                       'mesosbaymodel', '--labels',
-                       'iovisor_policy=100>0,0>100')
-        self.assert_refused('badbay', "label iovisor_policy='100>0,0>100': "
-                                      "rule 1 ('100>0,0>100'): expected "
-                                      "SRC>DST or SRC<>DST")
+        refused = self.openstack('cluster', 'create', 'badbay',
+                                 '--cluster-template', 'mesosbaymodel',
+                                 '--labels', 'iovisor_policy=100>0,0>100',
+                                 check=False)
+        self.assert_refused_at_api(
+            refused, "label iovisor_policy='100>0,0>100': rule 1 "
+                     "('100>0,0>100'): expected SRC>DST or SRC<>DST")
 
-    def test_group_out_of_range_in_the_baymodel(self):
-        # The seed's path: the label is the baymodel's, the bay has none.
-        self.magnum_cli(
+    def test_merged_labels(self):
+        # merge_labels: the template's good policy and the bay's bad mode
+        refused = self.openstack('cluster', 'create', 'badbay',
+                                 '--cluster-template', 'mesosbaymodel',
+                                 '--merge-labels',
+                                 '--labels', 'iovisor_mode=bridge',
+                                 check=False)
+        self.assert_refused_at_api(
+            refused, "label iovisor_mode='bridge': not one of ipvlan, "
+                     "macvlan, veth")
+
+    def test_bad_baymodel_and_cluster_template_refused(self):
+        refused = self.magnum_cli(
             'baymodel-create', '--name', 'badmodel',
             '--image-id', 'ubuntu-mesos', '--keypair-id', 'testkey',
             '--external-network-id', 'public', '--flavor-id', 'm1.small',
             '--coe', 'mesos', '--docker-storage-driver', 'overlay2',
-            '--labels', 'iovisor_policy=100>70000')
-        self.magnum_cli('bay-create', '--name', 'badbay',
-                        '--baymodel', 'badmodel')
-        self.wait_for('badbay', 'CREATE_FAILED')
-        shown = self.magnum_cli('bay-show', 'badbay').stdout
-        self.assertIn('group 70000 out of range 0..65535', shown)
-        self.assert_refused('badbay', "label iovisor_policy='100>70000': "
-                                      "rule 1 ('100>70000'): group 70000 "
-                                      "out of range 0..65535")
+            '--labels', 'iovisor_policy=100>70000', check=False)
+        self.assert_refused_at_api(
+            refused, "label iovisor_policy='100>70000': rule 1 "
+                     "('100>70000'): group 70000 out of range 0 (HTTP 400)")
+        refused = self.openstack(
+            'cluster', 'template', 'create', 'badmodel',
+            '--image', 'ubuntu-mesos', '--keypair', 'testkey',
+            '--external-network', 'public', '--flavor', 'm1.small',
+            '--coe', 'mesos', '--docker-storage-driver', 'overlay2',
+            '--labels', 'iovisor_policy=100>70000', check=False)
+        self.assert_refused_at_api(refused, 'group 70000 out of range')
+        self.assertEqual(['mesosbaymodel'], [
+            row['name'] for row in self.magnum.rows('cluster_template')])
+
+    def test_bay_api(self):
+        # labels on the bay only (magnumclient 3.5's bay-create has no
+        # --labels): the bay's labels are checked
+        refused = requests.post(
+            self.magnum.url + '/bays', headers=LATEST,
+            json={'name': 'badbay', 'baymodel_id': 'mesosbaymodel',
+                  'labels': {'iovisor_mode': 'bridge'}}, timeout=30)
+        self.assertEqual(400, refused.status_code, refused.text)
+        self.assertIn("label iovisor_mode='bridge': not one of ipvlan, "
+                      "macvlan, veth", refused.json()['errors'][0]['detail'])
+        self.assert_nothing_left()
+
+    def test_bay_of_a_baymodel_with_a_bad_label(self):
+        # The seed's path: the label is the baymodel's, the bay has none.
+        # Such a baymodel is one written before magnum-api had the check.
+        self.magnum_cli(
+            'baymodel-create', '--name', 'badmodel',
+            '--image-id', 'ubuntu-mesos', '--keypair-id', 'testkey',
+            '--external-network-id', 'public', '--flavor-id', 'm1.small',
+            '--coe', 'mesos', '--docker-storage-driver', 'overlay2')
+        self.addCleanup(requests.delete,
+                        self.magnum.url + '/clustertemplates/badmodel',
+                        headers=LATEST, timeout=30)
+        with sqlite3.connect(os.path.join(self.magnum.dir,
+                                          'magnum.sqlite')) as db:
+            db.execute("UPDATE cluster_template SET labels = ? "
+                       "WHERE name = 'badmodel'",
+                       (json.dumps({'iovisor_policy': '100>70000'}),))
+        refused = self.magnum_cli('bay-create', '--name', 'badbay',
+                                  '--baymodel', 'badmodel')
+        # magnumclient 3.5 prints the error but exits 0
+        self.assertIn('Create for bay badbay failed: ', refused.stdout)
+        self.assertIn("label iovisor_policy='100>70000': rule 1 "
+                      "('100>70000'): group 70000 out of range 0 (HTTP 400)",
+                      refused.stdout)
+        self.assert_nothing_left()
+        self.assertEqual([], self.heat.requests)
 
     def test_unknown_mode(self):
-        self.create('badbay', iovisor_policy=SEED_POLICY,
-                    iovisor_mode='bridge')
-        self.assert_refused('badbay', "label iovisor_mode='bridge': not one "
-                                      "of ipvlan, macvlan, veth")
+        refused = requests.post(
+            self.magnum.url + '/clusters', headers=LATEST,
+            json={'name': 'badbay', 'cluster_template_id': 'mesosbaymodel',
+                  'labels': {'iovisor_policy': SEED_POLICY,
+                             'iovisor_mode': 'bridge'}}, timeout=30)
+        self.assertEqual(400, refused.status_code, refused.text)
+        self.assertIn("label iovisor_mode='bridge': not one of ipvlan, "
+                      "macvlan, veth", refused.json()['errors'][0]['detail'])
+        self.assert_nothing_left()
 
     def test_zero_nodes(self):
         # The bay API refuses 0 itself; magnumclient 3.5's bay-create
-        # prints that it failed but exits 0, and drops the API's reason.
+        # prints that it failed (the title of the API's error) but exits 0.
         refused = self.magnum_cli('bay-create', '--name', 'badbay',
                                   '--baymodel', 'mesosbaymodel',
                                   '--node-count', '0')
-        self.assertIn('Create for bay badbay failed: Bad Request',
-                      refused.stdout)
+        self.assertIn('Create for bay badbay failed: Invalid input for '
+                      'field/attribute node_count (HTTP 400)', refused.stdout)
         refused = requests.post(
             self.magnum.url + '/bays', headers=LATEST,
             json={'name': 'badbay', 'baymodel_id': 'mesosbaymodel',

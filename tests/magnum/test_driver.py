@@ -10,6 +10,7 @@ import os
 import types
 
 import fixtures
+from magnum.api import attr_validator
 from magnum.common import context
 from magnum.common import exception
 import magnum.conf
@@ -199,10 +200,25 @@ class TestDriver(DriverTestCase):
         self.assertNotIn('iovisor_policy', fields['parameters'])
 
     def test_invalid_policy_label(self):
+        # the conductor's own check, behind magnum-api's
         error = self.assertRaises(exception.InvalidParameterValue,
                                   self.create, iovisor_policy='100>70000')
         self.assertIn('iovisor_policy', str(error))
         self.assertIn('70000', str(error))
+        self.assertEqual([], self.heat.created)
+
+    def test_labels_join_magnum_api_validation(self):
+        # what magnum-api runs on a cluster, bay or template create
+        attr_validator.validate_labels({'iovisor_policy': SEED_POLICY,
+                                        'iovisor_mode': 'veth'})
+        error = self.assertRaises(exception.InvalidParameterValue,
+                                  attr_validator.validate_labels,
+                                  {'iovisor_policy': '100>wrld'})
+        self.assertIn("label iovisor_policy='100>wrld': rule 1", str(error))
+        self.assertRaises(exception.InvalidParameterValue,
+                          attr_validator.validate_labels,
+                          {'iovisor_mode': 'bridge'})
+        self.assertEqual(400, error.code)
 
     def test_policy_label_with_json(self):
         # Labels carry the text form only.
