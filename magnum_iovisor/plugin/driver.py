@@ -14,6 +14,7 @@ import time
 
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.plugin import links
+from magnum_iovisor.plugin import quarantine
 from magnum_iovisor.plugin import sandbox
 from magnum_iovisor.plugin import schemas
 from magnum_iovisor.plugin import state
@@ -441,11 +442,21 @@ class Driver:
         Docker's Leave and DeleteEndpoint. Run before the agent starts, so
         that the registry sees this host's endpoints all at once.
         """
+        held = quarantine.names(self.store.state_dir, 'networks')
         with self.lock:
             # Unjoined first: they must not untag an address a joined
             # endpoint holds now.
             for endpoint in sorted(self.endpoints.values(),
                                    key=lambda e: e.sandbox_key is not None):
+                if endpoint.network_id in held:
+                    # Its network's file was quarantined: leave the
+                    # endpoint's file and whatever it has in the kernel
+                    # (filters stay on, so still enforced), serve neither.
+                    LOG.warning('endpoint %s: its network %s is '
+                                'quarantined; not served',
+                                endpoint.id[:12], endpoint.network_id[:12])
+                    del self.endpoints[endpoint.id]
+                    continue
                 if endpoint.network_id not in self.networks:
                     LOG.warning('endpoint %s: network %s is gone; removing',
                                 endpoint.id[:12], endpoint.network_id[:12])
