@@ -15,6 +15,7 @@ from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
 
 BpfError = libbpf.BpfError
@@ -152,6 +153,7 @@ class Dataplane:
                        sum(c.bytes for c in per_cpu))
                       for pair, per_cpu in self.maps['denied'].items())
 
+    @writer.exclusive
     def set_rule(self, src, dst, action, protocol=None, ports=None):
         """Write one rule; its counters, if it exists, carry on."""
         action = policy_model.check_action(action, 'action')
@@ -161,6 +163,7 @@ class Dataplane:
         wanted[key] = _ACTIONS[action]
         self._apply(installed, wanted)
 
+    @writer.exclusive
     def remove_rule(self, src, dst, protocol=None, ports=None):
         """Return False when there was no such rule."""
         key = _key(src, dst, protocol, ports, '%s>%s' % (src, dst))
@@ -171,6 +174,7 @@ class Dataplane:
         self._apply(installed, wanted)
         return True
 
+    @writer.exclusive
     def replace_policy(self, new):
         """Make the maps hold exactly ``new``; all or nothing.
 
@@ -417,6 +421,10 @@ class Dataplane:
     def events_lost(self):
         """Drop events not delivered (rate limit or full ring), all CPUs."""
         return sum(v.value for v in self.maps['events_lost'].get((0,)))
+
+    def writing_policy(self):
+        """Hold the policy write lock across a read-decide-write."""
+        return writer.policy_writer(self.pin_dir)
 
     def watch_drops(self, on_drop, should_stop):
         events.watch(self.events_fd, on_drop, should_stop, self.listen)
