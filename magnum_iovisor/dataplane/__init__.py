@@ -15,6 +15,7 @@ from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
 
@@ -307,6 +308,8 @@ class Dataplane:
         """Return False when the address or prefix was not known."""
         name, key = self._where(address)
         gone = self.maps[name].delete(key)
+        if name == 'endpoints':
+            self.maps['endpoint_netns'].delete(key)
         if gone:
             self.bump_generation()
         return gone
@@ -376,9 +379,13 @@ class Dataplane:
         A second address on the same interface joins the same endpoint.
         """
         policy_model.check_group(group, 'group')
-        key = address_key(address)
+        if sandbox_side is None:
+            sandbox_side = netns is not None
         index = tc.ifindex(ifname, netns)
-        self.maps['endpoints'].set(key, (group, 0, index))
+        if sandbox_side:
+            self._own(address, group, index, tc.netns_cookie(netns))
+        else:
+            self.maps['endpoints'].set(address_key(address), (group, 0, index))
         self.bump_generation()
         tc.attach(ifname, self.programs, netns, sandbox_side)
         return index
@@ -392,6 +399,7 @@ class Dataplane:
                 if v.ifindex == index]
         for key, _ in gone:
             self.maps['endpoints'].delete(key)
+            self.maps['endpoint_netns'].delete(key)
         if gone:
             self.bump_generation()
         return [addresses.text(addr) for (addr,), _ in gone]
@@ -409,6 +417,63 @@ class Dataplane:
                        addresses.text(f[1]), _ntohs(f[3]), f[4], c.rule)
                       for f, c in self.maps['conntrack'].items()
                       if c.expires > now)
+
+    def attach_links(self, ifname, addresses_, group, key):
+        """Enforce on ``ifname`` (host namespace) with tcx links.
+
+        For an interface about to be moved into a sandbox: the links stay
+        on it (see ``tcx``). Raises ``tcx.Unsupported`` on old kernels.
+        ``bind`` it to its sandbox's namespace once it is there.
+        """
+        policy_model.check_group(group, 'group')
+        index = tc.ifindex(ifname)
+        # links first: until the entries exist they drop all it sends
+        tcx.attach(self.pin_dir, self.programs, index, key)
+        for address in addresses_:
+            self.maps['endpoints'].set(address_key(address), (group, 0, index))
+        self.bump_generation()
+        return index
+
+    def bind(self, addresses_, netns):
+        """Only packets of namespace ``netns`` may claim these local
+        endpoints' addresses from now on (bpf/parent.h); returns those
+        bound (local endpoints only)."""
+        cookie = tc.netns_cookie(netns)
+        bound = []
+        for address in addresses_:
+            known = self.endpoint(address)
+            if known is None or not known.ifindex:
+                continue
+            self._own(address, known.group, known.ifindex, cookie)
+            bound.append(address)
+        return bound
+
+    def bound(self, address):
+        """The netns cookie ``address`` is bound to, or None."""
+        found = self.maps['endpoint_netns'].get(address_key(address))
+        return found.cookie if found is not None else None
+
+    def _own(self, address, group, index, cookie):
+        key = address_key(address)
+        # the cookie before the flag that makes the classifiers ask for it
+        self.maps['endpoint_netns'].set(key, (cookie,))
+        self.maps['endpoints'].set(
+            key, (group, layout.EndpointFlag.IN_SANDBOX, index))
+
+    def attach_parent(self, ifname):
+        """Enforce on what containers send past their own interface."""
+        self.maps['host_netns'].set((0,), (tc.netns_cookie(),))
+        tcx.attach(self.pin_dir, self.programs, tc.ifindex(ifname),
+                   tcx.parent_key(ifname), tcx.PARENT_HOOKS)
+
+    def detach_parent(self, ifname):
+        return tcx.detach(self.pin_dir, tcx.parent_key(ifname))
+
+    def detach_links(self, key):
+        return tcx.detach(self.pin_dir, key)
+
+    def linked(self, key):
+        return tcx.attached(self.pin_dir, key)
 
     # -- observation ----------------------------------------------------------
 

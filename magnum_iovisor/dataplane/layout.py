@@ -37,11 +37,13 @@ class DropReason(enum.IntEnum):
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
+    FROM_PARENT = 2
 
 
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
     RESERVED = 1 << 1    # written by dataplane/reserved.py
+    IN_SANDBOX = 1 << 2  # local, interface in its sandbox (bpf/parent.h)
 
 
 class StateIndex(enum.IntEnum):
@@ -153,6 +155,10 @@ class DropEvent(ctypes.Structure):
                 ('dport', ctypes.c_uint16)]
 
 
+class NetnsCookie(ctypes.Structure):
+    _fields_ = [('cookie', ctypes.c_uint64)]
+
+
 # map name (as declared in bpf/tables.h and pinned) -> (key, value) types
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
@@ -165,8 +171,10 @@ MAPS = {
     'state': (Index, Value64),
     'event_budget': (Index, Budget),
     'events_lost': (Index, Value64),
+    'host_netns': (Index, NetnsCookie),
+    'endpoint_netns': (EndpointKey, NetnsCookie),
 }
 # maps holding one value per CPU
 PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost'}
 EVENTS_MAP = 'drop_events'
-PROGRAMS = ('from_endpoint', 'to_endpoint')
+PROGRAMS = ('from_endpoint', 'to_endpoint', 'from_parent')

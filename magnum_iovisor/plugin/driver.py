@@ -13,6 +13,8 @@ import threading
 import time
 
 from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.dataplane.libbpf import BpfError
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.plugin import links
 from magnum_iovisor.plugin import quarantine
 from magnum_iovisor.plugin import sandbox
@@ -153,6 +155,9 @@ class Driver:
         self.attached = set()     # endpoint ids whose programs are on
         self.watchers = {}        # endpoint id -> Thread
         self.joined_at = {}       # endpoint id -> monotonic time of Join
+        self.tcx = True           # until the kernel says it has none
+        self.attach_failures = 0  # Joins failed for want of filters
+        self.bind_failures = 0    # tcx endpoints not bound to their netns
 
     # -- lookups --------------------------------------------------------------
 
@@ -216,6 +221,8 @@ class Driver:
         with self.lock:
             if network.id in self.networks:
                 raise DriverError('network %s exists' % network.id)
+            if kind.sandbox_side:
+                self._guard_parent(parent)
             self.store.save_network(network)
             self.networks[network.id] = network
         LOG.info('network %s: %s, %s, group %d%s', network.id[:12], mode,
@@ -233,8 +240,27 @@ class Driver:
                 self._remove_endpoint(endpoint)
             self.store.delete_network(network.id)
             del self.networks[network.id]
+            if network.parent and not any(
+                    other.parent == network.parent
+                    for other in self.networks.values()):
+                self.agent.detach_parent(network.parent)
         LOG.info('network %s deleted', network.id[:12])
         return {}
+
+    def _guard_parent(self, parent):
+        """from_parent on the parent's egress (bpf/classifier.c)."""
+        if not self.tcx:
+            return
+        try:
+            self.agent.attach_parent(parent)
+        except tcx.Unsupported as exc:
+            LOG.warning('%s: no tcx, so nothing stops a container from '
+                        'sending past its own filters with '
+                        'PACKET_QDISC_BYPASS', exc)
+            self.tcx = False
+        except (tc.AttachError, BpfError) as exc:
+            raise DriverError('cannot attach the classifier to parent %s: %s'
+                              % (parent, exc))
 
     # -- endpoints ------------------------------------------------------------
 
@@ -326,6 +352,32 @@ class Driver:
             kind.plug(network, endpoint, self._siblings(endpoint))
         except links.LinkError as exc:
             raise DriverError(str(exc))
+        if kind.sandbox_side and self.tcx:
+            # On the interface before Docker moves it: the move keeps tcx
+            # links, so the container never runs unfiltered
+            # (dataplane/tcx.py). Failing here fails Join: no network.
+            try:
+                self.agent.attach_links(endpoint.sandbox_ifname,
+                                        endpoint.addresses, endpoint.group,
+                                        endpoint.id)
+            except tcx.Unsupported as exc:
+                LOG.warning('%s: this kernel has no tcx; macvlan/ipvlan '
+                            'filters are attached once the interface is in '
+                            'the sandbox, so a container\'s first packets '
+                            'can pass unfiltered', exc)
+                self.tcx = False
+            except (tc.AttachError, BpfError) as exc:
+                self.attach_failures += 1
+                LOG.error('endpoint %s: cannot attach the classifiers to %s: '
+                          '%s; Join fails', endpoint.id[:12],
+                          endpoint.sandbox_ifname, exc)
+                raise DriverError('cannot attach the classifiers to %s: %s; '
+                                  'the container gets no network without '
+                                  'them' % (endpoint.sandbox_ifname, exc))
+            else:
+                self.attached.add(endpoint.id)
+                self._watch(endpoint, self._bind_in_sandbox)
+                return
         if kind.sandbox_side:
             # Tagged and announced now, so traffic to it is classified from
             # any interface of any host; its own filters follow once it is
@@ -352,6 +404,7 @@ class Driver:
         self.attached.discard(endpoint.id)
         self.joined_at.pop(endpoint.id, None)
         self.watchers.pop(endpoint.id, None)
+        self.agent.detach_links(endpoint.id)
         self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
         for address in endpoint.addresses:
             if not any(address in other.addresses and other.sandbox_key
@@ -371,9 +424,9 @@ class Driver:
 
     # -- sandbox-side attachment ----------------------------------------------
 
-    def _watch(self, endpoint):
+    def _watch(self, endpoint, target=None):
         watcher = threading.Thread(
-            target=self._attach_in_sandbox,
+            target=target or self._attach_in_sandbox,
             args=(endpoint.id, endpoint.sandbox_key),
             name='sandbox-%s' % endpoint.id[:12], daemon=True)
         self.watchers[endpoint.id] = watcher
@@ -423,6 +476,32 @@ class Driver:
             LOG.exception('endpoint %s: cannot attach in sandbox %s',
                           endpoint_id[:12], sandbox_key)
 
+    def _bind_in_sandbox(self, endpoint_id, sandbox_key):
+        """tcx endpoints: bind their addresses to the sandbox's namespace.
+
+        The namespace exists only once Docker made it, after Join; until
+        then the parent takes any local endpoint's address from a sandbox
+        (bpf/parent.h).
+        """
+        def cancelled():
+            return self._current(endpoint_id, sandbox_key) is None
+
+        try:
+            ifname = sandbox.wait_for_link(sandbox_key,
+                                           links.alias(endpoint_id),
+                                           self.sandbox_timeout, cancelled)
+            with self.lock:
+                endpoint = self._current(endpoint_id, sandbox_key)
+                if ifname is None or endpoint is None:
+                    return
+                self.agent.bind(endpoint.addresses, sandbox_key)
+                self.watchers.pop(endpoint_id, None)
+        except Exception:
+            # the links enforce still; only the namespace check waits
+            self.bind_failures += 1
+            LOG.exception('endpoint %s: cannot bind its addresses to '
+                          'sandbox %s', endpoint_id[:12], sandbox_key)
+
     def wait_attached(self, endpoint_id, timeout=None):
         """For checks and benchmarks: wait for a sandbox watcher to end."""
         watcher = self.watchers.get(endpoint_id)
@@ -444,6 +523,12 @@ class Driver:
         """
         held = quarantine.names(self.store.state_dir, 'networks')
         with self.lock:
+            for parent in sorted({n.parent for n in self.networks.values()
+                                  if n.parent}):
+                try:
+                    self._guard_parent(parent)
+                except DriverError as exc:
+                    LOG.error('%s', exc)
             # Unjoined first: they must not untag an address a joined
             # endpoint holds now.
             for endpoint in sorted(self.endpoints.values(),
@@ -482,7 +567,11 @@ class Driver:
                     or kind.plugged(endpoint)):
                 for address in endpoint.addresses:
                     self.agent.tag(address, endpoint.group)
-                self._watch(endpoint)
+                if self.agent.linked(endpoint.id):
+                    self.attached.add(endpoint.id)
+                    self._watch(endpoint, self._bind_in_sandbox)
+                else:
+                    self._watch(endpoint)
                 LOG.info('endpoint %s: restored', endpoint.id[:12])
                 return
         elif kind.plugged(endpoint):

@@ -83,8 +83,7 @@ class PluginDaemon(fixtures.Fixture):
         enter = (['nsenter', '--net=/run/netns/' + self.netns, '--']
                  if self.netns else [])
         self.process = subprocess.Popen(
-            enter + [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin',
-                     '--config-file', self.config_file],
+            enter + self.command() + ['--config-file', self.config_file],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -101,6 +100,9 @@ class PluginDaemon(fixtures.Fixture):
                 raise RuntimeError('iovisor-docker-plugin not ready: %s'
                                    % self.log_tail())
             time.sleep(0.05)
+
+    def command(self):
+        return [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin']
 
     def signal(self, signum):
         self.process.send_signal(signum)

@@ -5,6 +5,7 @@ recorder (the real one: tests/functional/test_cli.py). Bad input must fail
 before any call reaches it.
 """
 
+import contextlib
 import io
 import tempfile
 
@@ -36,6 +37,9 @@ class RecordingDataplane:
                 return []
             return None
         return call
+
+    def writing_policy(self):
+        return contextlib.nullcontext()
 
     def close(self):
         pass
