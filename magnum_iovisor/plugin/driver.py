@@ -140,7 +140,8 @@ def _endpoint_address(text, subnet, family, endpoint_id):
 
 class Driver:
     def __init__(self, agent, store, kinds=None, default_mode='veth',
-                 default_parent=None, sandbox_timeout=60.0):
+                 default_parent=None, sandbox_timeout=60.0,
+                 sandbox_in_use=sandbox.in_use):
         """``agent``: ``join``, ``tag`` and ``leave`` as ``Agent`` has them."""
         self.agent = agent
         self.store = store
@@ -148,6 +149,7 @@ class Driver:
         self.default_mode = default_mode
         self.default_parent = default_parent
         self.sandbox_timeout = sandbox_timeout
+        self.sandbox_in_use = sandbox_in_use
         # Requests run on one thread; sandbox watchers on their own.
         self.lock = threading.RLock()
         self.networks = store.networks()
@@ -156,6 +158,7 @@ class Driver:
         self.watchers = {}        # endpoint id -> Thread
         self.joined_at = {}       # endpoint id -> monotonic time of Join
         self.tcx = True           # until the kernel says it has none
+        self.forgotten = set()    # endpoint ids reconcile removed
         self.attach_failures = 0  # Joins failed for want of filters
         self.bind_failures = 0    # tcx endpoints not bound to their netns
 
@@ -303,6 +306,8 @@ class Driver:
 
     def delete_endpoint(self, request):
         with self.lock:
+            if request['EndpointID'] in self.forgotten:
+                return {}
             endpoint = self._endpoint(request)
             self._remove_endpoint(endpoint)
         LOG.info('endpoint %s deleted', endpoint.id[:12])
@@ -418,6 +423,8 @@ class Driver:
 
     def leave(self, request):
         with self.lock:
+            if request['EndpointID'] in self.forgotten:
+                return {}
             endpoint = self._endpoint(request)
             self._unplug(endpoint)
         return {}
@@ -560,6 +567,16 @@ class Driver:
         kind = self.kinds[network.mode]
         if not endpoint.sandbox_key:
             self._unplug(endpoint)
+            return
+        if not self.sandbox_in_use(endpoint.sandbox_key):
+            # Docker removes a container's endpoints when it stops; its
+            # Leave and DeleteEndpoint went unanswered while nobody
+            # listened (Docker moved a macvlan back out when it deleted
+            # the sandbox). Forget it; a late Leave or Delete is answered.
+            LOG.info('endpoint %s: its sandbox %s is gone; forgetting it',
+                     endpoint.id[:12], endpoint.sandbox_key)
+            self._remove_endpoint(endpoint)
+            self.forgotten.add(endpoint.id)
             return
         if kind.sandbox_side:
             alias = links.alias(endpoint.id)

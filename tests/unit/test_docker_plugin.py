@@ -98,6 +98,7 @@ class DriverTest(testtools.TestCase):
         self.dataplane = fake_dataplane.FakeDataplane()
         self.agent = new_agent(self.dataplane)
         self.veth = FakeVeth()
+        self.sandboxes = {'/run/netns/x', '/run/netns/y'}  # still running
         self.driver = self.new_driver()
         self.driver.create_network(create_network({'iovisor.group': '7'}))
 
@@ -105,7 +106,8 @@ class DriverTest(testtools.TestCase):
         """The driver as a restarted daemon has it: a new agent, same map."""
         self.agent = new_agent(self.dataplane)
         return driver.Driver(self.agent, state.Store(self.state_dir),
-                             kinds={'veth': self.veth})
+                             kinds={'veth': self.veth},
+                             sandbox_in_use=self.sandboxes.__contains__)
 
     def assertTagged(self, expected):
         """This host's map and its announcements both hold ``expected``."""
@@ -190,6 +192,20 @@ class DriverTest(testtools.TestCase):
         self.assertEqual([('10.77.0.50', 7)],
                          [(e.address, e.group) for e in published])
         self.assertEqual(['10.77.0.51'], withdrawn)
+
+    def test_endpoints_of_deleted_sandboxes_are_forgotten(self):
+        self.join('e1')
+        self.sandboxes.clear()   # deleted while no daemon listened
+        restarted = self.new_driver()
+        restarted.reconcile()
+        self.assertTagged({})
+        self.assertEqual([], os.listdir(os.path.join(self.state_dir,
+                                                     'endpoints')))
+        # Docker's late Leave and DeleteEndpoint are answered
+        self.assertEqual({}, restarted.leave({'NetworkID': NET,
+                                              'EndpointID': 'e1'}))
+        self.assertEqual({}, restarted.delete_endpoint(
+            {'NetworkID': NET, 'EndpointID': 'e1'}))
 
     def test_stale_endpoint_does_not_untag_a_live_one(self):
         self.driver.create_endpoint(create_endpoint('old'))
