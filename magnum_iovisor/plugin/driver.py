@@ -480,8 +480,21 @@ class Driver:
                              (time.monotonic() - arrived) * 1000)
                     return
         except Exception:
-            LOG.exception('endpoint %s: cannot attach in sandbox %s',
-                          endpoint_id[:12], sandbox_key)
+            LOG.exception('endpoint %s: cannot attach in sandbox %s; '
+                          'removing its interface: no network without '
+                          'filters', endpoint_id[:12], sandbox_key)
+            self._give_up(endpoint_id, sandbox_key, alias)
+
+    def _give_up(self, endpoint_id, sandbox_key, alias):
+        """A container whose filters never came loses its interface."""
+        with self.lock:
+            self.attach_failures += 1
+            endpoint = self._current(endpoint_id, sandbox_key)
+            if endpoint is None:
+                return
+            self.watchers.pop(endpoint_id, None)
+            self._kind(endpoint).unplug(endpoint)   # still in the host ns
+            links.delete_in(sandbox_key, alias)
 
     def _bind_in_sandbox(self, endpoint_id, sandbox_key):
         """tcx endpoints: bind their addresses to the sandbox's namespace.

@@ -260,6 +260,17 @@ class DriverTest(testtools.TestCase):
         self.assertTagged({})
         self.assertIsNone(self.driver.endpoints['e1'].sandbox_key)
 
+    def test_without_tcx_a_sandbox_that_never_appears_loses_the_link(self):
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.Unsupported(22, 'no tcx')
+        self.driver.sandbox_timeout = 0.2
+        macvlan = self.driver.kinds['macvlan']
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/mi-never-there'})
+        self.assertFalse(self.driver.wait_attached('e1', 30))
+        self.assertEqual(1, self.driver.attach_failures)
+        self.assertNotIn('ime1', macvlan.plugged_links)
+
     def test_without_tcx_sandbox_side_endpoints_are_announced_at_join(self):
         self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
         net = self.macvlan_endpoint()
