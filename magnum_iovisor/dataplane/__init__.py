@@ -123,13 +123,24 @@ class Dataplane:
         found = self._installed().get(rule_key(rule))
         return found[0] if found else None
 
+    @writer.exclusive
     def bump_generation(self):
-        """Make the classifiers check established flows again."""
+        """Make the classifiers check established flows again.
+
+        Under the writer lock: a read-modify-write, so that no bump of
+        another process is lost (each one moves the generation on by one).
+        A fresh state map starts from the clock, so that connections
+        pinned from before never match it by chance.
+        """
         state = self.maps['state']
         key = (layout.StateIndex.GENERATION,)
         old = state.get(key).value
-        new = time.monotonic_ns() & 0xffffffff
-        state.set(key, (new if new != old else new + 1,))
+        new = ((old + 1) if old else (time.monotonic_ns() | 1)) & 0xffffffff
+        state.set(key, (new,))
+        return new
+
+    def generation(self):
+        return self.maps['state'].get((layout.StateIndex.GENERATION,)).value
 
     def rules(self):
         """[(policy.Rule, packets, bytes)] sorted by rule, summed over CPUs."""
@@ -277,6 +288,11 @@ class Dataplane:
     def endpoint(self, address):
         """The entry of ``address`` (group, flags, ifindex), or None."""
         return self.maps['endpoints'].get(address_key(address))
+
+    def entry(self, address):
+        """The entry of an address or CIDR prefix, or None."""
+        name, key = self._where(address)
+        return self.maps[name].get(key)
 
     @staticmethod
     def _where(address):
@@ -435,9 +451,11 @@ class Dataplane:
         return index
 
     def bind(self, addresses_, netns):
-        """Only packets of namespace ``netns`` may claim these local
-        endpoints' addresses from now on (bpf/parent.h); returns those
-        bound (local endpoints only)."""
+        """Bind local endpoints' addresses to the namespace ``netns``.
+
+        From now on only packets of that namespace may claim them
+        (bpf/parent.h). Returns those bound (local endpoints only).
+        """
         cookie = tc.netns_cookie(netns)
         bound = []
         for address in addresses_:

@@ -15,6 +15,7 @@ import time
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane.libbpf import BpfError
 from magnum_iovisor.dataplane import tcx
+from magnum_iovisor.plugin import failures
 from magnum_iovisor.plugin import links
 from magnum_iovisor.plugin import quarantine
 from magnum_iovisor.plugin import sandbox
@@ -160,7 +161,6 @@ class Driver:
         self.tcx = True           # until the kernel says it has none
         self.forgotten = set()    # endpoint ids reconcile removed
         self.attach_failures = 0  # Joins failed for want of filters
-        self.bind_failures = 0    # tcx endpoints not bound to their netns
 
     # -- lookups --------------------------------------------------------------
 
@@ -373,9 +373,9 @@ class Driver:
                 self.tcx = False
             except (tc.AttachError, BpfError) as exc:
                 self.attach_failures += 1
-                LOG.error('endpoint %s: cannot attach the classifiers to %s: '
-                          '%s; Join fails', endpoint.id[:12],
-                          endpoint.sandbox_ifname, exc)
+                failures.record(self.store.state_dir, 'attach', endpoint.id,
+                                endpoint.sandbox_ifname,
+                                '%s; Join fails' % exc)
                 raise DriverError('cannot attach the classifiers to %s: %s; '
                                   'the container gets no network without '
                                   'them' % (endpoint.sandbox_ifname, exc))
@@ -479,22 +479,29 @@ class Driver:
                              (arrived - joined) * 1000,
                              (time.monotonic() - arrived) * 1000)
                     return
-        except Exception:
+        except Exception as exc:
             LOG.exception('endpoint %s: cannot attach in sandbox %s; '
                           'removing its interface: no network without '
                           'filters', endpoint_id[:12], sandbox_key)
-            self._give_up(endpoint_id, sandbox_key, alias)
+            self._give_up(endpoint_id, sandbox_key, alias, exc)
 
-    def _give_up(self, endpoint_id, sandbox_key, alias):
-        """A container whose filters never came loses its interface."""
+    def _give_up(self, endpoint_id, sandbox_key, alias, exc):
+        """No filters (or no sandbox) came: no interface, no addresses."""
         with self.lock:
             self.attach_failures += 1
             endpoint = self._current(endpoint_id, sandbox_key)
+            ifname = endpoint.sandbox_ifname if endpoint else alias
+            failures.record(self.store.state_dir, 'sandbox', endpoint_id,
+                            ifname, '%s; interface removed' % exc)
             if endpoint is None:
                 return
             self.watchers.pop(endpoint_id, None)
-            self._kind(endpoint).unplug(endpoint)   # still in the host ns
+            self.agent.detach_links(endpoint.id)
+            # still in the host ns, or in the sandbox
+            self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
             links.delete_in(sandbox_key, alias)
+            for address in endpoint.addresses:
+                self.agent.leave(address)
 
     def _bind_in_sandbox(self, endpoint_id, sandbox_key):
         """tcx endpoints: bind their addresses to the sandbox's namespace.
@@ -516,11 +523,13 @@ class Driver:
                     return
                 self.agent.bind(endpoint.addresses, sandbox_key)
                 self.watchers.pop(endpoint_id, None)
-        except Exception:
-            # the links enforce still; only the namespace check waits
-            self.bind_failures += 1
+        except Exception as exc:
+            # the links enforce still, but a sandbox that never came (or
+            # an interface that left it) gets no network
             LOG.exception('endpoint %s: cannot bind its addresses to '
                           'sandbox %s', endpoint_id[:12], sandbox_key)
+            self._give_up(endpoint_id, sandbox_key, links.alias(endpoint_id),
+                          exc)
 
     def wait_attached(self, endpoint_id, timeout=None):
         """For checks and benchmarks: wait for a sandbox watcher to end."""

@@ -42,7 +42,8 @@ class PluginError(RuntimeError):
 
 
 class PluginDaemon(fixtures.Fixture):
-    def __init__(self, default_mode='veth', netns=None, registry=None):
+    def __init__(self, default_mode='veth', netns=None, registry=None,
+                 docker=None):
         """Options: ``netns`` and ``registry``.
 
         ``netns``: run there (a name from ip netns), keeping the root mount
@@ -52,6 +53,7 @@ class PluginDaemon(fixtures.Fixture):
         self.default_mode = default_mode
         self.netns = netns
         self.registry = registry or {}
+        self.docker = docker or {}     # more [docker] options
 
     def _setUp(self):
         self.name = 'iovisor-%s' % uuid.uuid4().hex[:8]
@@ -70,6 +72,8 @@ class PluginDaemon(fixtures.Fixture):
                        'default_mode = %s\n'
                        % (self.pin_dir, self.socket, self.state_dir,
                           self.default_mode))
+            conf.write(''.join('%s = %s\n' % item
+                               for item in self.docker.items()))
             if self.registry:
                 conf.write('\n[registry]\n' + ''.join(
                     '%s = %s\n' % item for item in self.registry.items()))

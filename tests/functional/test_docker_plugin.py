@@ -49,11 +49,12 @@ class DockerPluginTestCase(testtools.TestCase):
         self.addDetailUniqueName('dockerd.log', testtools.content.text_content(
             self.dockerd.log_tail(40)))
 
-    def open_dataplane(self):
+    def open_dataplane(self, plugin=None):
         conf = cfg.ConfigOpts()
         config.register_opts(conf)
         conf([], default_config_files=[])
-        conf.set_override('pin_dir', self.plugin.pin_dir, 'dataplane')
+        conf.set_override('pin_dir', (plugin or self.plugin).pin_dir,
+                          'dataplane')
         dataplane = Dataplane(conf.dataplane)
         self.addCleanup(dataplane.close)
         return dataplane

@@ -7,9 +7,12 @@ shows, whether or not an answer could come back.
 """
 
 import concurrent.futures
+import ipaddress
+import json
 import os
 import subprocess
 import sys
+import uuid
 
 import testtools
 
@@ -21,6 +24,7 @@ from tests.functional import test_docker_plugin
 POLICY = '100>0 0>100'       # 100 may reach the outside; 300 may not
 ALLOWED, DENIED = 100, 300
 STARTS, AT_ONCE = 50, 20
+SANDBOX_WAIT = '2'        # [docker] sandbox_timeout, seconds
 RAW_SENDER = os.path.join(os.path.dirname(__file__), 'raw_sender.py')
 
 FAULTY_DAEMON = '''
@@ -136,6 +140,72 @@ class AttachFaultTest(test_docker_plugin.DockerPluginTestCase):
             'inspect', '-f', '{{.State.Status}}', name).stdout.strip())
         self.assertIn('Join fails', self.faulty.log())
         self.assertNotIn(' im', self.links())
+        # and the CLI shows it, from another process
+        shown = failures_shown(self.faulty)
+        self.assertEqual(1, len(shown), shown)
+        self.assertEqual('attach', shown[0]['Kind'])
+        self.assertIn('injected attach fault', shown[0]['Reason'])
+
+
+def failures_shown(plugin):
+    out = subprocess.run(
+        [sys.executable, '-m', 'magnum_iovisor.cmd.policy', 'failures',
+         '--config-file', plugin.config_file, '-f', 'json'],
+        capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+class SandboxNeverAppearsTest(test_docker_plugin.DockerPluginTestCase):
+    """A Join whose sandbox never comes.
+
+    Docker stands in here: the requests are Docker's, sent to the real
+    daemon by the test.
+    """
+    mode = 'macvlan'
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.slow = plugin_daemon.PluginDaemon(
+            default_mode='macvlan', docker={'sandbox_timeout': SANDBOX_WAIT})
+        cls.slow.setUp()
+        cls.addClassCleanup(cls.slow.cleanUp)
+
+    def test_the_interface_and_address_go_and_the_failure_shows(self):
+        site = self.useFixture(seed.SeedSite(self.dockerd, self.slow.name,
+                                             'macvlan'))
+        network = self.dockerd.docker('network', 'inspect', '-f', '{{.Id}}',
+                                      site.network).stdout.strip()
+        address = str(ipaddress.ip_network(site.subnet).network_address + 50)
+        endpoint = uuid.uuid4().hex * 2
+        ids = {'NetworkID': network, 'EndpointID': endpoint}
+        self.slow.call('CreateEndpoint', dict(
+            ids, Interface={'Address': address + '/24'},
+            Options={'iovisor.group': str(ALLOWED)}))
+        self.addCleanup(self.slow.request, 'NetworkDriver.DeleteEndpoint',
+                        json.dumps(ids).encode())
+        reply = self.slow.call('Join', dict(
+            ids, SandboxKey='/run/netns/mi-never-' + endpoint[:8]))
+        self.addCleanup(self.slow.request, 'NetworkDriver.Leave',
+                        json.dumps(ids).encode())
+        ifname = reply['InterfaceName']['SrcName']
+        plane = self.open_dataplane(self.slow)
+        # enforced from Join: links on it, in the host namespace
+        self.assertIn(ifname, self.links())
+        self.assertTrue(plane.linked(endpoint))
+        self.assertEqual(ALLOWED, plane.endpoint(address).group)
+        self.assertTrue(cluster.wait_for(
+            lambda: failures_shown(self.slow),
+            float(SANDBOX_WAIT) + 10))
+        shown = failures_shown(self.slow)
+        self.assertEqual([('sandbox', endpoint, ifname)],
+                         [(f['Kind'], f['Endpoint'], f['Interface'])
+                          for f in shown])
+        self.assertIn('did not arrive in sandbox', shown[0]['Reason'])
+        # no interface, no address: nothing can use either
+        self.assertNotIn(ifname, self.links())
+        self.assertFalse(plane.linked(endpoint))
+        self.assertIsNone(plane.endpoint(address))
 
 
 class FaultyPluginDaemon(plugin_daemon.PluginDaemon):

@@ -24,6 +24,7 @@ SEED_POLICY = '100>0 0>100 100>100 100<>200'
 SESSION_TIMEOUT = 2.0
 # generous bounds for polling; nothing here measures speed
 PROPAGATION = 10.0
+KEEPER = 10.0          # dataplane/reserved.py Keeper interval
 LONG_SESSION_TIMEOUT = 4 * PROPAGATION
 EXPIRY = SESSION_TIMEOUT + 20.0
 A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
@@ -377,6 +378,78 @@ class DaemonRestartTest(SlavesTestCase):
         wait_for(lambda: self.live_owner(self.b) is not None, PROPAGATION)
         self.assertEqual([], gaps())
         self.assertReach(self.seed_matrix())
+
+
+class RegistryGapTest(SlavesTestCase):
+    """A gap in the registry is ``unknown``, never the world (issue 14).
+
+    Item 3: every subnet another slave holds is in that reserved group.
+    """
+
+    session_timeout = LONG_SESSION_TIMEOUT
+
+    def unknown(self, slave):
+        return {p for p, g, _ in slave.dataplane.prefixes()
+                if g == policy.RESERVED['unknown']}
+
+    def test_the_other_slaves_subnets_stay_unknown_across_restarts(self):
+        b_subnet, a_subnet = '10.1.2.0/24', '10.1.1.0/24'
+        self.assertTrue(wait_for(lambda: b_subnet in self.unknown(self.a),
+                                 KEEPER + PROPAGATION))
+        self.assertTrue(wait_for(lambda: a_subnet in self.unknown(self.b),
+                                 KEEPER + PROPAGATION))
+        # its own subnet: its endpoints are local, learned from nobody
+        self.assertNotIn(a_subnet, self.unknown(self.a))
+        gaps = []
+        watching = threading.Event()
+        watching.set()
+
+        def watch():
+            while watching.is_set():
+                if b_subnet not in self.unknown(self.a):
+                    gaps.append(time.monotonic())
+                time.sleep(0.01)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        self.addCleanup(watcher.join)
+        self.addCleanup(watching.clear)
+        learned = self.watch_learned(self.a, A_LEARNS)
+        # A's own restart (it starts before it has read the registry) and
+        # a keeper round after it; then B's
+        self.a.kill_daemon()
+        self.a.start_daemon()
+        time.sleep(KEEPER + 2)
+        self.b.plugin.stop()
+        self.b.start_daemon()
+        time.sleep(2)
+        watching.clear()
+        watcher.join()
+        self.assertEqual([], gaps)
+        self.assertEqual([], learned())
+        self.assertReach(self.seed_matrix())
+
+    def test_a_zookeeper_that_answers_slowly_opens_nothing(self):
+        gaps_a = self.watch_learned(self.a, A_LEARNS)
+        gaps_b = self.watch_learned(self.b, B_LEARNS)
+        server = self.cluster.zookeeper.proc
+        server.send_signal(signal.SIGSTOP)   # connections open, no answer
+        self.addCleanup(server.send_signal, signal.SIGCONT)
+        try:
+            started = time.monotonic()
+            refused = self.a.policy_command('allow', '200', '200')
+            self.assertLess(time.monotonic() - started, 120)
+            self.assertNotEqual(0, refused.returncode)
+            self.assertIn('cannot tell whether a cluster policy is in force',
+                          refused.stderr)
+            self.assertReach(self.seed_matrix())
+            time.sleep(LONG_SESSION_TIMEOUT + 1)
+        finally:
+            server.send_signal(signal.SIGCONT)
+        self.assertEqual(self.seed, self.a.dataplane.policy())
+        self.assertEqual(self.seed, self.b.dataplane.policy())
+        self.assertReach(self.seed_matrix())
+        self.assertEqual([], gaps_a())
+        self.assertEqual([], gaps_b())
 
 
 def _stop(proc):

@@ -412,7 +412,8 @@ class DualStackTest(testtools.TestCase):
     def test_restart_reattaches_both(self):
         self.join('e1')
         restarted = driver.Driver(self.agent, state.Store(self.state_dir),
-                                  kinds={'veth': self.veth})
+                                  kinds={'veth': self.veth},
+                                  sandbox_in_use=lambda key: True)
         self.agent.calls = []
         restarted.reconcile()
         self.assertEqual([('join', 'ive1', '10.77.0.50', 7),
