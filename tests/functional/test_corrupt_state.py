@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+from magnum_iovisor import policy
 from tests.functional import test_docker_plugin
 
 
@@ -69,3 +70,33 @@ class CorruptStateTest(test_docker_plugin.DockerPluginTestCase):
         self.plugin.start()
         self.assertEqual(logged, self.plugin.log().count('not served'))
         self.assertEqual(len(bad), len(self.quarantined()))
+
+    def test_bad_files_of_running_containers_open_nothing(self):
+        # their filters stay, so they stay enforced: the allowed one
+        # reaches the outside, the denied one does not (veth and macvlan)
+        self.open_dataplane().replace_policy(
+            policy.parse_text('100>0 0>100'))
+        state = self.plugin.state_dir
+        containers = {}
+        for mode in ('veth', 'macvlan'):
+            site = self.site(mode)
+            for group in (100, 300):
+                name = '%s-%s-%d' % (self.prefix, mode, group)
+                address = site.run_container(name, self.image, group)
+                containers[name] = (site, group, address,
+                                    site.endpoint_id(name))
+        self.plugin.stop()
+        for index, (_, _, _, endpoint) in enumerate(containers.values()):
+            path = os.path.join(state, 'endpoints', endpoint + '.json')
+            with open(path) as good:
+                text = good.read()
+            with open(path, 'w') as out:     # truncated, empty, other version
+                out.write([text[:len(text) // 2], '', json.dumps(
+                    dict(json.loads(text), version=99)), '\x00'][index])
+        self.plugin.start()
+        self.assertEqual(len(containers), len(self.quarantined()))
+        groups = self.groups_by_address()
+        for name, (site, group, address, _) in containers.items():
+            self.assertEqual(group, groups.get(address), name)
+            self.assertEqual(group == 100,
+                             site.ping(name, site.outside_address), name)

@@ -7,8 +7,11 @@ untagged ``outside`` host behind A; the seed's policy is the cluster
 policy.
 """
 
+import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -16,6 +19,7 @@ import testtools
 from testtools import content
 
 from magnum_iovisor import policy
+from tests.functional import base
 from tests.functional import cluster as cluster_module
 
 wait_for = cluster_module.wait_for
@@ -413,20 +417,48 @@ class RegistryGapTest(SlavesTestCase):
         watcher.start()
         self.addCleanup(watcher.join)
         self.addCleanup(watching.clear)
-        learned = self.watch_learned(self.a, A_LEARNS)
+        learned_a = self.watch_learned(self.a, A_LEARNS)
+        learned_b = self.watch_learned(self.b, B_LEARNS)
+        received, sink = self.start_stream()
         # A's own restart (it starts before it has read the registry) and
-        # a keeper round after it; then B's
-        self.a.kill_daemon()
+        # a keeper round after it; then B's (SIGTERM, as systemctl does)
+        self.a.plugin.stop()
         self.a.start_daemon()
         time.sleep(KEEPER + 2)
+        at_b = received()
         self.b.plugin.stop()
         self.b.start_daemon()
         time.sleep(2)
         watching.clear()
         watcher.join()
         self.assertEqual([], gaps)
-        self.assertEqual([], learned())
+        self.assertEqual([], learned_a())
+        self.assertEqual([], learned_b())
+        self.assertGreater(received(), at_b, 'the stream stopped')
+        self.assertIsNone(sink.poll(), 'the stream was cut')
         self.assertReach(self.seed_matrix())
+
+    def start_stream(self):
+        """A TCP stream web (on A) -> db (on B): (bytes db got, sink)."""
+        status = tempfile.NamedTemporaryFile(delete=False)
+        self.addCleanup(os.unlink, status.name)
+        (web_ns, _), (db_ns, db_address) = (self.cluster.host('web'),
+                                            self.cluster.host('db'))
+        sink = subprocess.Popen(cluster_module.in_netns_cmd(
+            db_ns, sys.executable, base.PROBE, 'sink', '7100', status.name),
+            stdout=subprocess.PIPE, text=True)
+        self.addCleanup(_stop, sink)
+        self.assertEqual('listening', sink.stdout.readline().strip())
+        stream = subprocess.Popen(cluster_module.in_netns_cmd(
+            web_ns, sys.executable, base.PROBE, 'stream', db_address,
+            '7100'), stdout=subprocess.DEVNULL)
+        self.addCleanup(_stop, stream)
+
+        def received():
+            with open(status.name) as counted:
+                return int(counted.read() or 0)
+        self.assertTrue(wait_for(received, PROPAGATION))
+        return received, sink
 
     def test_a_zookeeper_that_answers_slowly_opens_nothing(self):
         gaps_a = self.watch_learned(self.a, A_LEARNS)
