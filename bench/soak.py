@@ -5,7 +5,8 @@ at a time, alternating between a veth and a macvlan iovisor network of one
 private dockerd and one ``iovisor-docker-plugin``. Before (after a warm-up
 round) and after, it counts the daemon's memory (VmRSS), file descriptors
 and threads, the host's endpoint links, the endpoints map entries, the
-endpoint state files and the pinned tcx links, prints both and the growth,
+endpoint state files, the pinned tcx links and the netns bindings
+(endpoint_netns), prints both and the growth,
 and exits 1 when anything is left or memory grew by MEMORY_LIMIT_MB or more.
 
     sudo .venv/bin/python -m bench.soak [--cycles 1000] [--at-once 20]
@@ -56,6 +57,7 @@ def snapshot(plugin, dataplane):
         'threads': len(os.listdir('/proc/%d/task' % pid)),
         'links': len(endpoint_links()),
         'map_entries': len(dataplane.endpoints()),
+        'netns_binds': len(dataplane.maps['endpoint_netns'].items()),
         'state_files': len([f for f in plugin.state_files()
                             if f.startswith('endpoints/')]),
         'tcx_pins': len([k for k in tcx.keys(plugin.pin_dir)

@@ -205,11 +205,12 @@ config.register_opts(conf)
 conf([], default_config_files=[])
 conf.set_override('pin_dir', sys.argv[1], 'dataplane')
 with Dataplane(conf.dataplane) as plane:
+    print('ready', flush=True)
     sys.stdin.readline()
     for _ in range(int(sys.argv[2])):
         plane.bump_generation()
 '''
-BUMPERS, BUMPS = 4, 300
+BUMPERS, BUMPS = 4, 3000
 
 
 class PolicyLockTest(testtools.TestCase):
@@ -234,9 +235,12 @@ class PolicyLockTest(testtools.TestCase):
         before = plane.bump_generation()
         bumpers = [subprocess.Popen(
             [sys.executable, '-c', BUMPER, pin_dir, str(BUMPS)],
-            stdin=subprocess.PIPE, text=True) for _ in range(BUMPERS)]
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for _ in range(BUMPERS)]
         for bumper in bumpers:
             self.addCleanup(bumper.kill)
+        for bumper in bumpers:
+            self.assertEqual('ready', bumper.stdout.readline().strip())
         for bumper in bumpers:      # all loaded, then all at once
             bumper.stdin.write('\n')
             bumper.stdin.flush()
