@@ -22,6 +22,7 @@
 #include "events.h"
 #include "trace.h"
 #include "audit.h"
+#include "parent.h"
 #include "tables.h"
 
 static __always_inline u64 state_get(u32 index)
@@ -188,6 +189,22 @@ static __always_inline struct conn *connection(struct packet *pkt, u64 now,
 	return tracked(&key, now, generation);
 }
 
+/* own_endpoint (bpf/parent.h) with its lookups */
+static __always_inline int sent_by(struct __sk_buff *skb,
+				   struct endpoint *src, struct packet *pkt,
+				   u8 direction)
+{
+	struct netns_cookie *owner = NULL;
+	u64 cookie = 0;
+
+	/* without a socket (the kernel's own ARP, ICMP) no namespace tells */
+	if (in_sandbox(src) && skb->sk) {
+		owner = endpoint_netns.lookup((struct address *)pkt->flow.saddr);
+		cookie = bpf_get_netns_cookie(skb);
+	}
+	return own_endpoint(src, owner, skb->ifindex, cookie, direction);
+}
+
 static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 {
 	struct packet pkt = {};
@@ -196,10 +213,10 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 		return drop(skb, DROP_MALFORMED, direction, &pkt, 0, 0);
 	if (pkt.ethertype == ETH_P_ARP) {
 		/* an ARP probe (sender 0.0.0.0) claims nothing */
-		if (direction == DIR_FROM_ENDPOINT && pkt.flow.saddr[3]) {
+		if (direction != DIR_TO_ENDPOINT && pkt.flow.saddr[3]) {
 			struct endpoint *sender = endpoints.lookup(
 				(struct address *)pkt.flow.saddr);
-			if (!sender || sender->ifindex != skb->ifindex)
+			if (!sent_by(skb, sender, &pkt, direction))
 				return drop(skb, DROP_SPOOFED_SOURCE,
 					    direction, &pkt, 0, 0);
 		}
@@ -214,12 +231,12 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
 	if (tracing(skb))
 		return trace(skb, &pkt, src, dst);
-	if (direction == DIR_FROM_ENDPOINT) {
-		if (!src || src->ifindex != skb->ifindex)
+	if (direction != DIR_TO_ENDPOINT) {
+		if (!sent_by(skb, src, &pkt, direction))
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,
 				    src ? src->group : 0, 0);
 		/* decided once, where it enters the destination endpoint */
-		if (dst && dst->ifindex)
+		if (direction == DIR_FROM_ENDPOINT && dst && dst->ifindex)
 			return TC_ACT_OK;
 	} else if (!dst || dst->ifindex != skb->ifindex) {
 		return drop(skb, DROP_NOT_OURS, direction, &pkt, 0,
@@ -230,7 +247,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	u64 generation = state_get(STATE_GENERATION);
 	struct conn *conn = connection(&pkt, now, generation);
 	if (conn) {
-		count(conn->rule, skb->len);
+		if (counts_allowed(direction))
+			count(conn->rule, skb->len);
 		ct_refresh(conn, pkt.flow.proto, now);
 		return TC_ACT_OK;
 	}
@@ -252,7 +270,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 		return drop(skb, DROP_NO_RULE, direction, &pkt, pair.src,
 			    pair.dst);
 	}
-	count(verdict->rule, skb->len);
+	if (verdict->action != ACTION_ALLOW || counts_allowed(direction))
+		count(verdict->rule, skb->len);
 	if (verdict->action != ACTION_ALLOW)
 		return drop(skb, DROP_DENY_RULE, direction, &pkt, pair.src,
 			    pair.dst);
@@ -275,4 +294,13 @@ int from_endpoint(struct __sk_buff *skb)
 int to_endpoint(struct __sk_buff *skb)
 {
 	return classify(skb, DIR_TO_ENDPOINT);
+}
+
+int from_parent(struct __sk_buff *skb)
+{
+	u32 zero = 0;
+
+	if (!from_sandbox(host_netns.lookup(&zero), bpf_get_netns_cookie(skb)))
+		return TC_ACT_OK;
+	return classify(skb, DIR_FROM_PARENT);
 }

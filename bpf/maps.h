@@ -39,12 +39,16 @@ enum drop_reason {
 enum direction {
 	DIR_FROM_ENDPOINT = 0,   /* the endpoint is the packet's source */
 	DIR_TO_ENDPOINT = 1,     /* the endpoint is the packet's destination */
+	DIR_FROM_PARENT = 2,     /* a container's packet on its parent's egress
+				  * (bpf/parent.h) */
 };
 
-/* endpoint and prefix flags; user space only, the classifiers ignore them */
+/* endpoint and prefix flags; the classifiers read only IN_SANDBOX */
 enum endpoint_flag {
 	ENDPOINT_LEARNED = 1 << 0, /* written by the cluster registry sync */
 	ENDPOINT_RESERVED = 1 << 1, /* written by dataplane/reserved.py */
+	ENDPOINT_IN_SANDBOX = 1 << 2, /* local, its interface in its sandbox:
+				       * see endpoint_netns (bpf/parent.h) */
 };
 
 /* endpoints: one address -> endpoint (exact match, checked first) */
@@ -183,5 +187,13 @@ enum trace_cb {
 #define AUDIT_ALL 65536
 #define AUDIT_ENTRIES 65537
 #define AUDIT_FLOWS_MAX 65536
+
+/* host_netns: [0] -> the host's network namespace (bpf/parent.h);
+ * endpoint_netns: address -> the namespace of a local endpoint whose
+ * interface sits in its sandbox (macvlan/ipvlan); the own-endpoint check
+ * compares it, as ifindex is only unique within one namespace */
+struct netns_cookie {
+	u64 cookie;
+};
 
 #endif

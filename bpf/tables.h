@@ -41,6 +41,10 @@ BPF_TABLE_PINNED("percpu_array", u32, struct counter, would_drop,
 		 DROP_REASONS_MAX, PIN_DIR "/would_drop");
 BPF_TABLE_PINNED("lru_hash", struct flow, u64, audit_flows, AUDIT_FLOWS_MAX,
 		 PIN_DIR "/audit_flows");
+BPF_TABLE_PINNED("array", u32, struct netns_cookie, host_netns, 1,
+		 PIN_DIR "/host_netns");
+BPF_TABLE_PINNED("hash", struct address, struct netns_cookie, endpoint_netns,
+		 ENDPOINTS_MAX, PIN_DIR "/endpoint_netns", BPF_F_NO_PREALLOC);
 
 /* bcc's BPF_RINGBUF_OUTPUT takes no pin path (bcc 0.26), so its struct is
  * written out here with the "maps/ringbuf:PATH" section bcc's loader pins */

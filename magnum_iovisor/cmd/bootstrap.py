@@ -87,8 +87,9 @@ class Node:
     def cluster_policy_in_force(self):
         """Whether the bay's ZooKeeper holds a cluster policy (it wins).
 
-        Unreachable counts as no: the Heat policy is applied, and the daemon
-        re-applies the cluster's when it reconnects.
+        Unreachable is no answer, so nothing is applied: the Heat policy
+        could overwrite a cluster policy the daemon has just applied. The
+        unit fails (systemd retries it) and the policy stays as it is.
         """
         conf = self.conf.registry
         if conf.backend != 'zookeeper':
@@ -98,13 +99,16 @@ class Node:
             cluster.wait_connected(conf.connect_timeout)
             return cluster.cluster_policy() is not None
         except registry.Unavailable as exc:
-            LOG.warning('%s: applying the Heat policy; the daemon applies '
-                        'any cluster policy once it reaches ZooKeeper', exc)
-            return False
+            raise bootstrap.BootstrapError(
+                '%s: cannot tell whether a cluster policy is in force, so '
+                'the policy in force is left as it is' % exc)
         except policy_model.PolicyError:
             return True   # a bad cluster document still means "cluster"
         finally:
             cluster.close()
+
+    def writing_policy(self):
+        return self.dataplane.writing_policy()
 
     def close(self):
         if self._dataplane is not None:
@@ -129,16 +133,17 @@ def deploy(conf, node, source, stdin):
         raise bootstrap.BootstrapError('heat-config %s: not JSON: %s'
                                        % (source, exc))
     new = bootstrap.policy_from_deployment(document)
-    if node.cluster_policy_in_force():
-        raise bootstrap.BootstrapError(
-            "a cluster policy is in force and overrides the stack's; change "
-            "it with 'iovisor-policy cluster load', or remove it with "
-            "'iovisor-policy cluster clear' first")
     if os.path.exists(conf.bootstrap.heat_params):
         policy_file = params(conf).policy_file
     else:
         policy_file = bootstrap.DEFAULT_POLICY_FILE
-    upserts, removals = bootstrap.apply_policy(node.dataplane, new)
+    with node.writing_policy():
+        if node.cluster_policy_in_force():
+            raise bootstrap.BootstrapError(
+                "a cluster policy is in force and overrides the stack's; "
+                "change it with 'iovisor-policy cluster load', or remove it "
+                "with 'iovisor-policy cluster clear' first")
+        upserts, removals = bootstrap.apply_policy(node.dataplane, new)
     bootstrap.write_policy_file(new, policy_file)
     return ('policy in force: %s (%d written, %d removed; kept in %s)'
             % (policy_model.format_text(new) or '(default deny)',
@@ -174,8 +179,9 @@ def run(argv, node_factory=Node, stdin=None, stdout=None):
                 bootstrap.write_registry_config(node_params,
                                                 conf.bootstrap.config_drop_in)
             else:
-                bootstrap.boot(node_params, node.dataplane, node.docker,
-                               node.cluster_policy_in_force())
+                with node.writing_policy():
+                    bootstrap.boot(node_params, node.dataplane, node.docker,
+                                   node.cluster_policy_in_force())
         except policy_model.PolicyError as exc:
             error = ('bad policy, nothing changed (the previous policy, or '
                      'default deny, stays): %s' % exc)

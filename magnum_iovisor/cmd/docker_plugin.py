@@ -36,11 +36,14 @@ def main(argv=None):
         listener.clear_stale(docker.socket_path)
         plane = dataplane.Dataplane(conf.dataplane)
         # the slave's own addresses are "host", not the world
-        reserved.sync(plane, conf.dataplane)
+        reserved.sync(plane, conf.dataplane, networks=None)
     except Exception as exc:
         LOG.error('cannot start: %s', exc)
         return 1
-    keeper = reserved.Keeper(plane, conf.dataplane)
+    subnets = []        # set below, once the registry is open
+    keeper = reserved.Keeper(
+        plane, conf.dataplane,
+        networks=lambda: subnets[0]() if subnets else None)
     keeper.start()
     with plane:
         try:
@@ -62,6 +65,7 @@ def main(argv=None):
                 sandbox_timeout=docker.sandbox_timeout)
             host.routed_subnets = lambda: [
                 n.subnet for n in network_driver.networks.values()]
+            subnets.append(cluster.held_subnets)
             network_driver.reconcile()
             host.start()
             listener.serve(routes.make_app(network_driver),

@@ -51,7 +51,16 @@ class PolicyApp(app.App):
 
     def prepare_to_run_command(self, cmd):
         if getattr(cmd, 'changes_policy', False):
-            cluster_commands.refuse_local_change(self)
+            # After argument parsing (--help opens nothing), and under the
+            # policy write lock from the cluster check to the last write
+            # (dataplane/writer.py).
+            take_action = cmd.take_action
+
+            def guarded(args):
+                with self.dataplane.writing_policy():
+                    cluster_commands.refuse_local_change(self)
+                    return take_action(args)
+            cmd.take_action = guarded
 
     def clean_up(self, cmd, result, err):
         if self._dataplane is not None:

@@ -17,6 +17,8 @@ from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import tcx
+from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
 
 BpfError = libbpf.BpfError
@@ -141,13 +143,21 @@ class Dataplane:
         """The value bump_generation last wrote (policy or group change)."""
         return self.maps['state'].get((layout.StateIndex.GENERATION,)).value
 
+    @writer.exclusive
     def bump_generation(self):
-        """Make the classifiers check established flows again."""
+        """Make the classifiers check established flows again.
+
+        Under the writer lock: a read-modify-write, so that no bump of
+        another process is lost (each one moves the generation on by one).
+        A fresh state map starts from the clock, so that connections
+        pinned from before never match it by chance.
+        """
         state = self.maps['state']
         key = (layout.StateIndex.GENERATION,)
         old = state.get(key).value
-        new = time.monotonic_ns() & 0xffffffff
-        state.set(key, (new if new != old else new + 1,))
+        new = ((old + 1) if old else (time.monotonic_ns() | 1)) & 0xffffffff
+        state.set(key, (new,))
+        return new
 
     def rules(self):
         """[(policy.Rule, packets, bytes)] sorted by rule, summed over CPUs."""
@@ -185,6 +195,7 @@ class Dataplane:
                        sum(c.bytes for c in per_cpu))
                       for pair, per_cpu in self.maps['denied'].items())
 
+    @writer.exclusive
     def set_rule(self, src, dst, action, protocol=None, ports=None):
         """Write one rule; its counters, if it exists, carry on."""
         action = policy_model.check_action(action, 'action')
@@ -194,6 +205,7 @@ class Dataplane:
         wanted[key] = _ACTIONS[action]
         self._apply(installed, wanted)
 
+    @writer.exclusive
     def remove_rule(self, src, dst, protocol=None, ports=None):
         """Return False when there was no such rule."""
         key = _key(src, dst, protocol, ports, '%s>%s' % (src, dst))
@@ -204,6 +216,7 @@ class Dataplane:
         self._apply(installed, wanted)
         return True
 
+    @writer.exclusive
     def replace_policy(self, new):
         """Make the maps hold exactly ``new``; all or nothing.
 
@@ -327,6 +340,11 @@ class Dataplane:
         """The entry of ``address`` (group, flags, ifindex), or None."""
         return self.maps['endpoints'].get(address_key(address))
 
+    def entry(self, address):
+        """The entry of an address or CIDR prefix, or None."""
+        name, key = self._where(address)
+        return self.maps[name].get(key)
+
     @staticmethod
     def _where(address):
         """('endpoints', key) or ('prefixes', key) for address or CIDR."""
@@ -357,6 +375,8 @@ class Dataplane:
         """Return False when the address or prefix was not known."""
         name, key = self._where(address)
         gone = self.maps[name].delete(key)
+        if name == 'endpoints':
+            self.maps['endpoint_netns'].delete(key)
         if gone:
             self.bump_generation()
         return gone
@@ -426,9 +446,13 @@ class Dataplane:
         A second address on the same interface joins the same endpoint.
         """
         policy_model.check_group(group, 'group')
-        key = address_key(address)
+        if sandbox_side is None:
+            sandbox_side = netns is not None
         index = tc.ifindex(ifname, netns)
-        self.maps['endpoints'].set(key, (group, 0, index))
+        if sandbox_side:
+            self._own(address, group, index, tc.netns_cookie(netns))
+        else:
+            self.maps['endpoints'].set(address_key(address), (group, 0, index))
         self.bump_generation()
         tc.attach(ifname, self.programs, netns, sandbox_side)
         return index
@@ -442,6 +466,7 @@ class Dataplane:
                 if v.ifindex == index]
         for key, _ in gone:
             self.maps['endpoints'].delete(key)
+            self.maps['endpoint_netns'].delete(key)
         if gone:
             self.bump_generation()
         return [addresses.text(addr) for (addr,), _ in gone]
@@ -460,6 +485,65 @@ class Dataplane:
                       for f, c in self.maps['conntrack'].items()
                       if c.expires > now)
 
+    def attach_links(self, ifname, addresses_, group, key):
+        """Enforce on ``ifname`` (host namespace) with tcx links.
+
+        For an interface about to be moved into a sandbox: the links stay
+        on it (see ``tcx``). Raises ``tcx.Unsupported`` on old kernels.
+        ``bind`` it to its sandbox's namespace once it is there.
+        """
+        policy_model.check_group(group, 'group')
+        index = tc.ifindex(ifname)
+        # links first: until the entries exist they drop all it sends
+        tcx.attach(self.pin_dir, self.programs, index, key)
+        for address in addresses_:
+            self.maps['endpoints'].set(address_key(address), (group, 0, index))
+        self.bump_generation()
+        return index
+
+    def bind(self, addresses_, netns):
+        """Bind local endpoints' addresses to the namespace ``netns``.
+
+        From now on only packets of that namespace may claim them
+        (bpf/parent.h). Returns those bound (local endpoints only).
+        """
+        cookie = tc.netns_cookie(netns)
+        bound = []
+        for address in addresses_:
+            known = self.endpoint(address)
+            if known is None or not known.ifindex:
+                continue
+            self._own(address, known.group, known.ifindex, cookie)
+            bound.append(address)
+        return bound
+
+    def bound(self, address):
+        """The netns cookie ``address`` is bound to, or None."""
+        found = self.maps['endpoint_netns'].get(address_key(address))
+        return found.cookie if found is not None else None
+
+    def _own(self, address, group, index, cookie):
+        key = address_key(address)
+        # the cookie before the flag that makes the classifiers ask for it
+        self.maps['endpoint_netns'].set(key, (cookie,))
+        self.maps['endpoints'].set(
+            key, (group, layout.EndpointFlag.IN_SANDBOX, index))
+
+    def attach_parent(self, ifname):
+        """Enforce on what containers send past their own interface."""
+        self.maps['host_netns'].set((0,), (tc.netns_cookie(),))
+        tcx.attach(self.pin_dir, self.programs, tc.ifindex(ifname),
+                   tcx.parent_key(ifname), tcx.PARENT_HOOKS)
+
+    def detach_parent(self, ifname):
+        return tcx.detach(self.pin_dir, tcx.parent_key(ifname))
+
+    def detach_links(self, key):
+        return tcx.detach(self.pin_dir, key)
+
+    def linked(self, key):
+        return tcx.attached(self.pin_dir, key)
+
     # -- observation ----------------------------------------------------------
 
     def listen(self, seconds=LISTEN_SECONDS):
@@ -471,6 +555,10 @@ class Dataplane:
     def events_lost(self):
         """Drop events not delivered (rate limit or full ring), all CPUs."""
         return sum(v.value for v in self.maps['events_lost'].get((0,)))
+
+    def writing_policy(self):
+        """Hold the policy write lock across a read-decide-write."""
+        return writer.policy_writer(self.pin_dir)
 
     # -- audit mode -----------------------------------------------------------
 

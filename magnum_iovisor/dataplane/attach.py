@@ -9,6 +9,8 @@ import contextlib
 import ctypes
 import errno
 import os
+import socket
+import struct
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -19,6 +21,7 @@ FILTER_PRIO = 1
 FILTER_HANDLE = 1
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = '/run/netns'
+SO_NETNS_COOKIE = 71   # asm-generic/socket.h, Linux >= 5.14
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -61,6 +64,14 @@ def in_netns(netns):
     finally:
         os.close(target)
         os.close(home)
+
+
+def netns_cookie(netns=None):
+    """The kernel's cookie of a network namespace (this thread's: None)."""
+    with in_netns(netns), socket.socket(socket.AF_INET,
+                                        socket.SOCK_DGRAM) as probe:
+        raw = probe.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8)
+    return struct.unpack('=Q', raw)[0]
 
 
 def hooks(sandbox_side):

@@ -40,6 +40,7 @@ DROP_REASONS_MAX = 8     # entries of the drops map, indexed by DropReason
 class Direction(enum.IntEnum):
     FROM_ENDPOINT = 0
     TO_ENDPOINT = 1
+    FROM_PARENT = 2
 
 
 TRACE_MAGIC = 0x74726163   # in skb->cb[TraceCb.MAGIC]: a traced test run
@@ -63,6 +64,7 @@ AUDIT_FLOWS_MAX = 65536
 class EndpointFlag(enum.IntFlag):
     LEARNED = 1 << 0     # written by the cluster registry sync
     RESERVED = 1 << 1    # written by dataplane/reserved.py
+    IN_SANDBOX = 1 << 2  # local, interface in its sandbox (bpf/parent.h)
 
 
 class StateIndex(enum.IntEnum):
@@ -178,6 +180,10 @@ class DropEvent(ctypes.Structure):
                 ('dport', ctypes.c_uint16)]
 
 
+class NetnsCookie(ctypes.Structure):
+    _fields_ = [('cookie', ctypes.c_uint64)]
+
+
 # map name (as declared in bpf/tables.h and pinned) -> (key, value) types
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
@@ -194,9 +200,11 @@ MAPS = {
     'audit': (Index, Value32),           # index: group, or AUDIT_ALL
     'would_drop': (Index, Counter),      # index: DropReason
     'audit_flows': (Flow, Value64),      # value: ktime passed by audit
+    'host_netns': (Index, NetnsCookie),
+    'endpoint_netns': (EndpointKey, NetnsCookie),
 }
 # maps holding one value per CPU
 PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost',
                'drops', 'would_drop'}
 EVENTS_MAP = 'drop_events'
-PROGRAMS = ('from_endpoint', 'to_endpoint')
+PROGRAMS = ('from_endpoint', 'to_endpoint', 'from_parent')

@@ -8,9 +8,10 @@ Labels (all optional):
     on them). Passed to Heat as the JSON document. Without it, slaves
     start with no rule: every container pair is denied.
 ``iovisor_mode``
-    ``ipvlan`` (default), ``macvlan`` or ``veth``.
+    ``ipvlan`` (default) or ``veth`` (the Heat templates refuse macvlan:
+    port security drops its MACs).
 ``iovisor_parent``
-    Parent interface of ipvlan/macvlan links (default ``eth0``).
+    Parent interface of ipvlan links (default ``eth0``).
 ``iovisor_registry``
     ``local``, or a ``zookeeper://`` URL; default: the bay's own ZooKeeper.
 ``iovisor_routed_subnet_prefix``

@@ -13,7 +13,11 @@ import threading
 import time
 
 from magnum_iovisor.dataplane import attach as tc
+from magnum_iovisor.dataplane.libbpf import BpfError
+from magnum_iovisor.dataplane import tcx
+from magnum_iovisor.plugin import failures
 from magnum_iovisor.plugin import links
+from magnum_iovisor.plugin import quarantine
 from magnum_iovisor.plugin import sandbox
 from magnum_iovisor.plugin import schemas
 from magnum_iovisor.plugin import state
@@ -137,7 +141,8 @@ def _endpoint_address(text, subnet, family, endpoint_id):
 
 class Driver:
     def __init__(self, agent, store, kinds=None, default_mode='veth',
-                 default_parent=None, sandbox_timeout=60.0):
+                 default_parent=None, sandbox_timeout=60.0,
+                 sandbox_in_use=sandbox.in_use):
         """``agent``: ``join``, ``tag`` and ``leave`` as ``Agent`` has them."""
         self.agent = agent
         self.store = store
@@ -145,6 +150,7 @@ class Driver:
         self.default_mode = default_mode
         self.default_parent = default_parent
         self.sandbox_timeout = sandbox_timeout
+        self.sandbox_in_use = sandbox_in_use
         # Requests run on one thread; sandbox watchers on their own.
         self.lock = threading.RLock()
         self.networks = store.networks()
@@ -152,6 +158,9 @@ class Driver:
         self.attached = set()     # endpoint ids whose programs are on
         self.watchers = {}        # endpoint id -> Thread
         self.joined_at = {}       # endpoint id -> monotonic time of Join
+        self.tcx = True           # until the kernel says it has none
+        self.forgotten = set()    # endpoint ids reconcile removed
+        self.attach_failures = 0  # Joins failed for want of filters
 
     # -- lookups --------------------------------------------------------------
 
@@ -215,6 +224,8 @@ class Driver:
         with self.lock:
             if network.id in self.networks:
                 raise DriverError('network %s exists' % network.id)
+            if kind.sandbox_side:
+                self._guard_parent(parent)
             self.store.save_network(network)
             self.networks[network.id] = network
         LOG.info('network %s: %s, %s, group %d%s', network.id[:12], mode,
@@ -232,8 +243,27 @@ class Driver:
                 self._remove_endpoint(endpoint)
             self.store.delete_network(network.id)
             del self.networks[network.id]
+            if network.parent and not any(
+                    other.parent == network.parent
+                    for other in self.networks.values()):
+                self.agent.detach_parent(network.parent)
         LOG.info('network %s deleted', network.id[:12])
         return {}
+
+    def _guard_parent(self, parent):
+        """from_parent on the parent's egress (bpf/classifier.c)."""
+        if not self.tcx:
+            return
+        try:
+            self.agent.attach_parent(parent)
+        except tcx.Unsupported as exc:
+            LOG.warning('%s: no tcx, so nothing stops a container from '
+                        'sending past its own filters with '
+                        'PACKET_QDISC_BYPASS', exc)
+            self.tcx = False
+        except (tc.AttachError, BpfError) as exc:
+            raise DriverError('cannot attach the classifier to parent %s: %s'
+                              % (parent, exc))
 
     # -- endpoints ------------------------------------------------------------
 
@@ -276,6 +306,8 @@ class Driver:
 
     def delete_endpoint(self, request):
         with self.lock:
+            if request['EndpointID'] in self.forgotten:
+                return {}
             endpoint = self._endpoint(request)
             self._remove_endpoint(endpoint)
         LOG.info('endpoint %s deleted', endpoint.id[:12])
@@ -325,6 +357,32 @@ class Driver:
             kind.plug(network, endpoint, self._siblings(endpoint))
         except links.LinkError as exc:
             raise DriverError(str(exc))
+        if kind.sandbox_side and self.tcx:
+            # On the interface before Docker moves it: the move keeps tcx
+            # links, so the container never runs unfiltered
+            # (dataplane/tcx.py). Failing here fails Join: no network.
+            try:
+                self.agent.attach_links(endpoint.sandbox_ifname,
+                                        endpoint.addresses, endpoint.group,
+                                        endpoint.id)
+            except tcx.Unsupported as exc:
+                LOG.warning('%s: this kernel has no tcx; macvlan/ipvlan '
+                            'filters are attached once the interface is in '
+                            'the sandbox, so a container\'s first packets '
+                            'can pass unfiltered', exc)
+                self.tcx = False
+            except (tc.AttachError, BpfError) as exc:
+                self.attach_failures += 1
+                failures.record(self.store.state_dir, 'attach', endpoint.id,
+                                endpoint.sandbox_ifname,
+                                '%s; Join fails' % exc)
+                raise DriverError('cannot attach the classifiers to %s: %s; '
+                                  'the container gets no network without '
+                                  'them' % (endpoint.sandbox_ifname, exc))
+            else:
+                self.attached.add(endpoint.id)
+                self._watch(endpoint, self._bind_in_sandbox)
+                return
         if kind.sandbox_side:
             # Tagged and announced now, so traffic to it is classified from
             # any interface of any host; its own filters follow once it is
@@ -351,6 +409,7 @@ class Driver:
         self.attached.discard(endpoint.id)
         self.joined_at.pop(endpoint.id, None)
         self.watchers.pop(endpoint.id, None)
+        self.agent.detach_links(endpoint.id)
         self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
         for address in endpoint.addresses:
             if not any(address in other.addresses and other.sandbox_key
@@ -364,15 +423,17 @@ class Driver:
 
     def leave(self, request):
         with self.lock:
+            if request['EndpointID'] in self.forgotten:
+                return {}
             endpoint = self._endpoint(request)
             self._unplug(endpoint)
         return {}
 
     # -- sandbox-side attachment ----------------------------------------------
 
-    def _watch(self, endpoint):
+    def _watch(self, endpoint, target=None):
         watcher = threading.Thread(
-            target=self._attach_in_sandbox,
+            target=target or self._attach_in_sandbox,
             args=(endpoint.id, endpoint.sandbox_key),
             name='sandbox-%s' % endpoint.id[:12], daemon=True)
         self.watchers[endpoint.id] = watcher
@@ -418,9 +479,57 @@ class Driver:
                              (arrived - joined) * 1000,
                              (time.monotonic() - arrived) * 1000)
                     return
-        except Exception:
-            LOG.exception('endpoint %s: cannot attach in sandbox %s',
-                          endpoint_id[:12], sandbox_key)
+        except Exception as exc:
+            LOG.exception('endpoint %s: cannot attach in sandbox %s; '
+                          'removing its interface: no network without '
+                          'filters', endpoint_id[:12], sandbox_key)
+            self._give_up(endpoint_id, sandbox_key, alias, exc)
+
+    def _give_up(self, endpoint_id, sandbox_key, alias, exc):
+        """No filters (or no sandbox) came: no interface, no addresses."""
+        with self.lock:
+            self.attach_failures += 1
+            endpoint = self._current(endpoint_id, sandbox_key)
+            ifname = endpoint.sandbox_ifname if endpoint else alias
+            failures.record(self.store.state_dir, 'sandbox', endpoint_id,
+                            ifname, '%s; interface removed' % exc)
+            if endpoint is None:
+                return
+            self.watchers.pop(endpoint_id, None)
+            self.agent.detach_links(endpoint.id)
+            # still in the host ns, or in the sandbox
+            self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
+            links.delete_in(sandbox_key, alias)
+            for address in endpoint.addresses:
+                self.agent.leave(address)
+
+    def _bind_in_sandbox(self, endpoint_id, sandbox_key):
+        """tcx endpoints: bind their addresses to the sandbox's namespace.
+
+        The namespace exists only once Docker made it, after Join; until
+        then the parent takes any local endpoint's address from a sandbox
+        (bpf/parent.h).
+        """
+        def cancelled():
+            return self._current(endpoint_id, sandbox_key) is None
+
+        try:
+            ifname = sandbox.wait_for_link(sandbox_key,
+                                           links.alias(endpoint_id),
+                                           self.sandbox_timeout, cancelled)
+            with self.lock:
+                endpoint = self._current(endpoint_id, sandbox_key)
+                if ifname is None or endpoint is None:
+                    return
+                self.agent.bind(endpoint.addresses, sandbox_key)
+                self.watchers.pop(endpoint_id, None)
+        except Exception as exc:
+            # the links enforce still, but a sandbox that never came (or
+            # an interface that left it) gets no network
+            LOG.exception('endpoint %s: cannot bind its addresses to '
+                          'sandbox %s', endpoint_id[:12], sandbox_key)
+            self._give_up(endpoint_id, sandbox_key, links.alias(endpoint_id),
+                          exc)
 
     def wait_attached(self, endpoint_id, timeout=None):
         """For checks and benchmarks: wait for a sandbox watcher to end."""
@@ -441,11 +550,27 @@ class Driver:
         Docker's Leave and DeleteEndpoint. Run before the agent starts, so
         that the registry sees this host's endpoints all at once.
         """
+        held = quarantine.names(self.store.state_dir, 'networks')
         with self.lock:
+            for parent in sorted({n.parent for n in self.networks.values()
+                                  if n.parent}):
+                try:
+                    self._guard_parent(parent)
+                except DriverError as exc:
+                    LOG.error('%s', exc)
             # Unjoined first: they must not untag an address a joined
             # endpoint holds now.
             for endpoint in sorted(self.endpoints.values(),
                                    key=lambda e: e.sandbox_key is not None):
+                if endpoint.network_id in held:
+                    # Its network's file was quarantined: leave the
+                    # endpoint's file and whatever it has in the kernel
+                    # (filters stay on, so still enforced), serve neither.
+                    LOG.warning('endpoint %s: its network %s is '
+                                'quarantined; not served',
+                                endpoint.id[:12], endpoint.network_id[:12])
+                    del self.endpoints[endpoint.id]
+                    continue
                 if endpoint.network_id not in self.networks:
                     LOG.warning('endpoint %s: network %s is gone; removing',
                                 endpoint.id[:12], endpoint.network_id[:12])
@@ -465,13 +590,27 @@ class Driver:
         if not endpoint.sandbox_key:
             self._unplug(endpoint)
             return
+        if not self.sandbox_in_use(endpoint.sandbox_key):
+            # Docker removes a container's endpoints when it stops; its
+            # Leave and DeleteEndpoint went unanswered while nobody
+            # listened (Docker moved a macvlan back out when it deleted
+            # the sandbox). Forget it; a late Leave or Delete is answered.
+            LOG.info('endpoint %s: its sandbox %s is gone; forgetting it',
+                     endpoint.id[:12], endpoint.sandbox_key)
+            self._remove_endpoint(endpoint)
+            self.forgotten.add(endpoint.id)
+            return
         if kind.sandbox_side:
             alias = links.alias(endpoint.id)
             if (sandbox.find_link(endpoint.sandbox_key, alias)
                     or kind.plugged(endpoint)):
                 for address in endpoint.addresses:
                     self.agent.tag(address, endpoint.group)
-                self._watch(endpoint)
+                if self.agent.linked(endpoint.id):
+                    self.attached.add(endpoint.id)
+                    self._watch(endpoint, self._bind_in_sandbox)
+                else:
+                    self._watch(endpoint)
                 LOG.info('endpoint %s: restored', endpoint.id[:12])
                 return
         elif kind.plugged(endpoint):

@@ -15,6 +15,8 @@ import socket
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from magnum_iovisor.dataplane import attach as tc
+
 LOG = logging.getLogger(__name__)
 ALIAS_PREFIX = 'magnum-iovisor:'
 SCOPE_LINK = 253
@@ -275,6 +277,19 @@ class Ipvlan(Macvlan):
 
 
 KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}
+
+
+def delete_in(netns, alias_name):
+    """Delete the interface marked ``alias_name`` in ``netns``, if any."""
+    try:
+        with tc.in_netns(netns), IPRoute() as ipr:
+            for link in ipr.get_links():
+                if link.get_attr('IFLA_IFALIAS') == alias_name:
+                    ipr.link('del', index=link['index'])
+                    return True
+    except (tc.AttachError, NetlinkError):
+        pass
+    return False
 
 
 def parent_exists(ifname):

@@ -5,6 +5,7 @@ and Docker moves the interface in only after Join returns; both are polled
 for, briefly at first, then less often.
 """
 
+import os
 import time
 
 from pyroute2 import IPRoute
@@ -46,3 +47,31 @@ def wait_for_link(sandbox_key, alias, timeout, cancelled):
         time.sleep(delay)
         delay = min(delay * 2, LONGEST_DELAY)
     return None
+
+
+def live_namespaces():
+    """(st_dev, st_ino) of the network namespace of every process."""
+    found = set()
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                info = os.stat('/proc/%s/ns/net' % pid)
+            except OSError:
+                continue   # gone meanwhile, or a kernel thread
+            found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def in_use(sandbox_key, live=None):
+    """Whether a process still runs in the sandbox at ``sandbox_key``.
+
+    Docker unmounts and removes a deleted sandbox's file only in a
+    periodic clean-up, so the file may outlive its container; a running
+    container always has a process in it (with --live-restore too).
+    """
+    try:
+        info = os.stat(sandbox_key)
+    except OSError:
+        return False
+    live = live_namespaces() if live is None else live
+    return (info.st_dev, info.st_ino) in live

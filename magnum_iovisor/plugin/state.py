@@ -5,12 +5,19 @@ either side, so this is the driver's only memory across restarts.
 """
 
 import dataclasses
+import ipaddress
 import json
 import logging
 import os
 import tempfile
 
+from magnum_iovisor.plugin import quarantine
+
 LOG = logging.getLogger(__name__)
+
+# Written into every file. Files without it were written before it existed
+# and have this layout; any other value is another layout: quarantined.
+VERSION = 1
 
 
 @dataclasses.dataclass
@@ -44,8 +51,26 @@ class Endpoint:
         return [self.address] + ([self.address6] if self.address6 else [])
 
 
-class StateError(RuntimeError):
-    pass
+def _check(record, stem):
+    """Raise ValueError unless ``record`` is whole and self-consistent."""
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        kind = field.type
+        if (not isinstance(kind, type)
+                or value is None and field.default is None):
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError('%s: %r is not of type %s'
+                             % (field.name, value, kind.__name__))
+    if record.id != stem:
+        raise ValueError('id %r does not match the file name' % record.id)
+    if not 0 <= record.group <= 65535:
+        raise ValueError('group %d out of range' % record.group)
+    if isinstance(record, Network):
+        ipaddress.IPv4Network(record.subnet)
+        ipaddress.IPv4Address(record.gateway)
+    else:
+        ipaddress.IPv4Interface('%s/%d' % (record.address, record.prefixlen))
 
 
 class Store:
@@ -67,8 +92,8 @@ class Store:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix='.', suffix='.tmp')
         try:
             with os.fdopen(fd, 'w') as out:
-                json.dump(dataclasses.asdict(record), out, indent=1,
-                          sort_keys=True)
+                json.dump(dict(dataclasses.asdict(record), version=VERSION),
+                          out, indent=1, sort_keys=True)
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self._path(kind, record.id))
@@ -92,13 +117,35 @@ class Store:
             if not name.endswith('.json'):
                 continue
             try:
-                with open(path) as source:
-                    record = self.KINDS[kind](**json.load(source))
+                record = self._read(kind, path, name[:-len('.json')])
             except (ValueError, TypeError) as exc:
-                raise StateError('%s: unreadable state file: %s'
-                                 % (path, exc))
+                quarantine.move(self.state_dir, kind, path, str(exc))
+                continue
             records[record.id] = record
         return records
+
+    def _read(self, kind, path, stem):
+        with open(path) as source:
+            text = source.read()
+        if not text.strip():
+            raise ValueError('empty file')
+        try:
+            fields = json.loads(text)
+        except ValueError as exc:
+            raise ValueError('not JSON (truncated?): %s' % exc)
+        if not isinstance(fields, dict):
+            raise ValueError('not a JSON object')
+        version = fields.pop('version', VERSION)
+        if version != VERSION:
+            raise ValueError('version %r, this driver reads version %d'
+                             % (version, VERSION))
+        record = self.KINDS[kind](**fields)
+        _check(record, stem)
+        return record
+
+    def quarantined(self):
+        """Files moved aside at load: [quarantine.Quarantined]."""
+        return quarantine.listing(self.state_dir)
 
     def _delete(self, kind, ident):
         try:

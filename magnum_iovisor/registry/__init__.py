@@ -125,6 +125,15 @@ class Registry(abc.ABC):
         """Refused claims and announcements: {key: reason}."""
         return {}
 
+    def held_subnets(self):
+        """The container subnets the other hosts hold (CIDR text).
+
+        As last seen: their addresses that are no endpoint learned from
+        the registry are ``unknown`` (dataplane/reserved.py), never the
+        world. None until the registry has been read once.
+        """
+        return []
+
     @abc.abstractmethod
     def watch_policy(self, callback):
         """Call ``callback(Policy or None)`` now and whenever it changes.

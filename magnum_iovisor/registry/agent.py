@@ -64,6 +64,34 @@ class Agent:
             self._publish(address, group)
         return index
 
+    def attach_links(self, ifname, addresses, group, key):
+        """``join`` for an interface still in the host namespace (tcx)."""
+        with self.lock:
+            index = self.dataplane.attach_links(ifname, addresses, group,
+                                                key)
+            for address in addresses:
+                self._publish(address, group)
+        return index
+
+    def bind(self, addresses, netns):
+        with self.lock:
+            return self.dataplane.bind(addresses, netns)
+
+    def detach_links(self, key):
+        with self.lock:
+            return self.dataplane.detach_links(key)
+
+    def attach_parent(self, ifname):
+        with self.lock:
+            self.dataplane.attach_parent(ifname)
+
+    def detach_parent(self, ifname):
+        with self.lock:
+            return self.dataplane.detach_parent(ifname)
+
+    def linked(self, key):
+        return self.dataplane.linked(key)
+
     def tag(self, address, group):
         """Classify and announce an endpoint ahead of its interface.
 

@@ -628,6 +628,12 @@ class ZooKeeperRegistry(registry.Registry):
             if self._complete:
                 _call(callback, dict(self._book.accepted), True)
 
+    def held_subnets(self):
+        with self._watchers:
+            if not self._complete:
+                return None       # not read yet
+        return [str(s) for s in self._book.every_held(but=self.host_name)]
+
     def endpoints(self):
         with self._watchers:
             if self._complete:

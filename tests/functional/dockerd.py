@@ -27,7 +27,7 @@ class DockerError(RuntimeError):
 
 
 class Dockerd(fixtures.Fixture):
-    def __init__(self, prefix='mi-dockerd-', netns=None):
+    def __init__(self, prefix='mi-dockerd-', netns=None, extra=()):
         """``netns``: run in that network namespace (a name from ip netns).
 
         Entered with nsenter, which keeps the root mount namespace (and so
@@ -38,6 +38,7 @@ class Dockerd(fixtures.Fixture):
         super().__init__()
         self.prefix = prefix
         self.netns = netns
+        self.extra = tuple(extra)   # dockerd options, e.g. --live-restore
 
     def _setUp(self):
         # exec roots hold unix sockets: keep the path short
@@ -50,7 +51,8 @@ class Dockerd(fixtures.Fixture):
         self.addCleanup(self.stop)
         self.addCleanup(self.remove_containers)
 
-    def start(self, *extra):
+    def start(self, *more):
+        extra = self.extra + more
         log = open(self.log_path, 'a')
         enter = (['nsenter', '--net=/run/netns/' + self.netns, '--']
                  if self.netns else [])

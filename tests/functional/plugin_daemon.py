@@ -43,8 +43,8 @@ class PluginError(RuntimeError):
 
 class PluginDaemon(fixtures.Fixture):
     def __init__(self, default_mode='veth', netns=None, registry=None,
-                 metrics_listen=''):
-        """Options: ``netns``, ``registry`` and ``metrics_listen``.
+                 metrics_listen='', docker=None):
+        """Options: ``netns``, ``registry``, ``metrics_listen``, ``docker``.
 
         ``netns``: run there (a name from ip netns), keeping the root mount
         namespace and so the pins; ``registry``: [registry] options;
@@ -55,6 +55,7 @@ class PluginDaemon(fixtures.Fixture):
         self.default_mode = default_mode
         self.netns = netns
         self.registry = registry or {}
+        self.docker = docker or {}     # more [docker] options
 
     def _setUp(self):
         self.name = 'iovisor-%s' % uuid.uuid4().hex[:8]
@@ -73,6 +74,8 @@ class PluginDaemon(fixtures.Fixture):
                        'default_mode = %s\n\n[metrics]\nlisten = %s\n'
                        % (self.pin_dir, self.socket, self.state_dir,
                           self.default_mode, self.metrics_listen))
+            conf.write(''.join('%s = %s\n' % item
+                               for item in self.docker.items()))
             if self.registry:
                 conf.write('\n[registry]\n' + ''.join(
                     '%s = %s\n' % item for item in self.registry.items()))
@@ -86,8 +89,7 @@ class PluginDaemon(fixtures.Fixture):
         enter = (['nsenter', '--net=/run/netns/' + self.netns, '--']
                  if self.netns else [])
         self.process = subprocess.Popen(
-            enter + [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin',
-                     '--config-file', self.config_file],
+            enter + self.command() + ['--config-file', self.config_file],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         deadline = time.monotonic() + READY_TIMEOUT
@@ -104,6 +106,9 @@ class PluginDaemon(fixtures.Fixture):
                 raise RuntimeError('iovisor-docker-plugin not ready: %s'
                                    % self.log_tail())
             time.sleep(0.05)
+
+    def command(self):
+        return [sys.executable, '-m', 'magnum_iovisor.cmd.docker_plugin']
 
     def signal(self, signum):
         self.process.send_signal(signum)

@@ -17,6 +17,7 @@ import testtools
 
 from magnum_iovisor import config
 from magnum_iovisor.dataplane import Dataplane
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor import policy
 from tests.functional import dockerd
 from tests.functional import plugin_daemon
@@ -50,11 +51,12 @@ class DockerPluginTestCase(testtools.TestCase):
         self.addDetailUniqueName('dockerd.log', testtools.content.text_content(
             self.dockerd.log_tail(40)))
 
-    def open_dataplane(self):
+    def open_dataplane(self, plugin=None):
         conf = cfg.ConfigOpts()
         config.register_opts(conf)
         conf([], default_config_files=[])
-        conf.set_override('pin_dir', self.plugin.pin_dir, 'dataplane')
+        conf.set_override('pin_dir', (plugin or self.plugin).pin_dir,
+                          'dataplane')
         dataplane = Dataplane(conf.dataplane)
         self.addCleanup(dataplane.close)
         return dataplane
@@ -130,11 +132,13 @@ class MacvlanSeedMatrixTest(SeedMatrixTest):
                  'EndpointID': endpoint}).encode())
         self.assertEqual(200, status, reply)
         self.assertEqual('macvlan', reply['Value']['mode'])
-        shown = subprocess.run(
-            ['nsenter', '-t', pid, '-n', 'tc', 'filter', 'show', 'dev',
-             'eth0', 'egress'], capture_output=True, text=True,
-            check=True).stdout
-        self.assertIn('magnum-iovisor:from_endpoint', shown)
+        # tcx links (dataplane/tcx.py), attached before Docker moved it
+        inside = subprocess.run(
+            ['nsenter', '-t', pid, '-n', 'ip', '-o', 'link', 'show', 'eth0'],
+            capture_output=True, text=True, check=True).stdout.split(':')[0]
+        for hook in ('egress', 'ingress'):
+            self.assertEqual(int(inside), tcx.ifindex(
+                self.plugin.pin_dir, endpoint, hook))
 
     def network_id(self, site):
         return self.dockerd.docker('network', 'inspect', '-f', '{{.Id}}',

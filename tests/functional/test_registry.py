@@ -7,8 +7,11 @@ untagged ``outside`` host behind A; the seed's policy is the cluster
 policy.
 """
 
+import os
 import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 
@@ -16,6 +19,7 @@ import testtools
 from testtools import content
 
 from magnum_iovisor import policy
+from tests.functional import base
 from tests.functional import cluster as cluster_module
 
 wait_for = cluster_module.wait_for
@@ -24,6 +28,7 @@ SEED_POLICY = '100>0 0>100 100>100 100<>200'
 SESSION_TIMEOUT = 2.0
 # generous bounds for polling; nothing here measures speed
 PROPAGATION = 10.0
+KEEPER = 10.0          # dataplane/reserved.py Keeper interval
 LONG_SESSION_TIMEOUT = 4 * PROPAGATION
 EXPIRY = SESSION_TIMEOUT + 20.0
 A_LEARNS = {'10.1.2.20': 200, '10.1.2.30': 100}     # db, dns
@@ -151,7 +156,12 @@ class TwoSlavesTest(SlavesTestCase):
             sorted([('10.1.1.10', 100), ('10.1.1.20', 200)]
                    + list(A_LEARNS.items())),
             [(address, group) for address, group, _ in endpoints
-             if group != policy.RESERVED['host']])
+             if group not in (policy.RESERVED['host'],
+                              policy.RESERVED['unknown'])])
+        # B's subnet is unknown on A once A's keeper ran (RegistryGapTest)
+        self.assertLessEqual(
+            {address for address, group, _ in endpoints
+             if group == policy.RESERVED['unknown']}, {'10.1.2.0/24'})
         self.assertIn(('192.168.77.1', policy.RESERVED['host']),
                       [(address, group) for address, group, _ in endpoints])
         listed = self.b.policy_command('cluster', 'endpoints', '-f', 'value')
@@ -377,6 +387,106 @@ class DaemonRestartTest(SlavesTestCase):
         wait_for(lambda: self.live_owner(self.b) is not None, PROPAGATION)
         self.assertEqual([], gaps())
         self.assertReach(self.seed_matrix())
+
+
+class RegistryGapTest(SlavesTestCase):
+    """A gap in the registry is ``unknown``, never the world (issue 14).
+
+    Item 3: every subnet another slave holds is in that reserved group.
+    """
+
+    session_timeout = LONG_SESSION_TIMEOUT
+
+    def unknown(self, slave):
+        return {p for p, g, _ in slave.dataplane.prefixes()
+                if g == policy.RESERVED['unknown']}
+
+    def test_the_other_slaves_subnets_stay_unknown_across_restarts(self):
+        b_subnet, a_subnet = '10.1.2.0/24', '10.1.1.0/24'
+        self.assertTrue(wait_for(lambda: b_subnet in self.unknown(self.a),
+                                 KEEPER + PROPAGATION))
+        self.assertTrue(wait_for(lambda: a_subnet in self.unknown(self.b),
+                                 KEEPER + PROPAGATION))
+        # its own subnet: its endpoints are local, learned from nobody
+        self.assertNotIn(a_subnet, self.unknown(self.a))
+        gaps = []
+        watching = threading.Event()
+        watching.set()
+
+        def watch():
+            while watching.is_set():
+                if b_subnet not in self.unknown(self.a):
+                    gaps.append(time.monotonic())
+                time.sleep(0.01)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        self.addCleanup(watcher.join)
+        self.addCleanup(watching.clear)
+        learned_a = self.watch_learned(self.a, A_LEARNS)
+        learned_b = self.watch_learned(self.b, B_LEARNS)
+        received, sink = self.start_stream()
+        # A's own restart (it starts before it has read the registry) and
+        # a keeper round after it; then B's (SIGTERM, as systemctl does)
+        self.a.plugin.stop()
+        self.a.start_daemon()
+        time.sleep(KEEPER + 2)
+        at_b = received()
+        self.b.plugin.stop()
+        self.b.start_daemon()
+        time.sleep(2)
+        watching.clear()
+        watcher.join()
+        self.assertEqual([], gaps)
+        self.assertEqual([], learned_a())
+        self.assertEqual([], learned_b())
+        self.assertGreater(received(), at_b, 'the stream stopped')
+        self.assertIsNone(sink.poll(), 'the stream was cut')
+        self.assertReach(self.seed_matrix())
+
+    def start_stream(self):
+        """A TCP stream web (on A) -> db (on B): (bytes db got, sink)."""
+        status = tempfile.NamedTemporaryFile(delete=False)
+        self.addCleanup(os.unlink, status.name)
+        (web_ns, _), (db_ns, db_address) = (self.cluster.host('web'),
+                                            self.cluster.host('db'))
+        sink = subprocess.Popen(cluster_module.in_netns_cmd(
+            db_ns, sys.executable, base.PROBE, 'sink', '7100', status.name),
+            stdout=subprocess.PIPE, text=True)
+        self.addCleanup(_stop, sink)
+        self.assertEqual('listening', sink.stdout.readline().strip())
+        stream = subprocess.Popen(cluster_module.in_netns_cmd(
+            web_ns, sys.executable, base.PROBE, 'stream', db_address,
+            '7100'), stdout=subprocess.DEVNULL)
+        self.addCleanup(_stop, stream)
+
+        def received():
+            with open(status.name) as counted:
+                return int(counted.read() or 0)
+        self.assertTrue(wait_for(received, PROPAGATION))
+        return received, sink
+
+    def test_a_zookeeper_that_answers_slowly_opens_nothing(self):
+        gaps_a = self.watch_learned(self.a, A_LEARNS)
+        gaps_b = self.watch_learned(self.b, B_LEARNS)
+        server = self.cluster.zookeeper.proc
+        server.send_signal(signal.SIGSTOP)   # connections open, no answer
+        self.addCleanup(server.send_signal, signal.SIGCONT)
+        try:
+            started = time.monotonic()
+            refused = self.a.policy_command('allow', '200', '200')
+            self.assertLess(time.monotonic() - started, 120)
+            self.assertNotEqual(0, refused.returncode)
+            self.assertIn('cannot tell whether a cluster policy is in force',
+                          refused.stderr)
+            self.assertReach(self.seed_matrix())
+            time.sleep(LONG_SESSION_TIMEOUT + 1)
+        finally:
+            server.send_signal(signal.SIGCONT)
+        self.assertEqual(self.seed, self.a.dataplane.policy())
+        self.assertEqual(self.seed, self.b.dataplane.policy())
+        self.assertReach(self.seed_matrix())
+        self.assertEqual([], gaps_a())
+        self.assertEqual([], gaps_b())
 
 
 def _stop(proc):

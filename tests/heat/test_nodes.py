@@ -168,10 +168,9 @@ class TestSlave(ClusterTestCase):
         self.assertEqual(given, params['IOVISOR_REGISTRY'])
 
     def test_mode_and_parent(self):
-        cluster = self.boot(environments=['environments/macvlan.yaml'],
-                            iovisor_parent='ens3')
+        cluster = self.boot(iovisor_mode='veth', iovisor_parent='ens3')
         params = self.node(self.member(cluster, 'slaves', 0)).heat_params()
-        self.assertEqual(('macvlan', 'ens3'),
+        self.assertEqual(('veth', 'ens3'),
                          (params['IOVISOR_MODE'], params['IOVISOR_PARENT']))
 
     def test_policy_update_goes_through_a_deployment(self):

@@ -85,6 +85,10 @@ class TestRefusedStacks(offline.HeatTestCase):
         self.assertRefused(self.cluster(iovisor_policy='100>0 0>100'),
                            'iovisor_policy', 'JSON')
 
+    def test_macvlan_is_refused_on_neutron_ports(self):
+        self.assertRefused(self.cluster(iovisor_mode='macvlan'),
+                           'iovisor_mode', 'macvlan')
+
     def test_missing_required_parameter(self):
         stack = offline.load_stack(parameters={})
         error = self.assertRaises(exception.UserParameterMissing,

@@ -159,7 +159,7 @@ class TestDriver(DriverTestCase):
 
     def test_full_parameter_set(self):
         fields = self.create(iovisor_policy=SEED_POLICY,
-                             iovisor_mode='macvlan',
+                             iovisor_mode='veth',
                              iovisor_routed_subnet_prefix='172.20',
                              iovisor_registry='local',
                              iovisor_parent='ens3')
@@ -170,7 +170,7 @@ class TestDriver(DriverTestCase):
             'number_of_masters': 1, 'number_of_slaves': 2,
             'master_image': 'ubuntu-mesos', 'slave_image': 'ubuntu-mesos',
             'master_flavor': 'm1.small', 'slave_flavor': 'm1.small',
-            'iovisor_mode': 'macvlan', 'routed_subnet_prefix': '172.20',
+            'iovisor_mode': 'veth', 'routed_subnet_prefix': '172.20',
             'iovisor_registry': 'local', 'iovisor_parent': 'ens3',
             'is_cluster_stack': True,
         }

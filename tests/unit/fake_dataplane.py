@@ -11,6 +11,8 @@ class FakeDataplane:
         self.entries = {}        # address -> Endpoint(group, flags, ifindex)
         self.policy_in_force = policy.Policy()
         self.interfaces = {}     # ifname -> ifindex
+        self.links = {}          # key -> ifname (tcx links)
+        self.link_error = None   # raised by attach_links when set
 
     def endpoints(self):
         return sorted((a, e.group, e.ifindex)
@@ -57,6 +59,32 @@ class FakeDataplane:
         for address in gone:
             del self.entries[address]
         return gone
+
+    def attach_links(self, ifname, addresses, group, key):
+        if self.link_error is not None:
+            raise self.link_error
+        self.links[key] = ifname
+        for address in addresses:
+            index = self.attach(ifname, address, group)
+        return index
+
+    def bind(self, addresses, netns):
+        self.bound_to = getattr(self, 'bound_to', {})
+        bound = [a for a in addresses if a in self.entries]
+        self.bound_to.update((a, netns) for a in bound)
+        return bound
+
+    def attach_parent(self, ifname):
+        self.links['parent@' + ifname] = ifname
+
+    def detach_parent(self, ifname):
+        return self.links.pop('parent@' + ifname, None) is not None
+
+    def detach_links(self, key):
+        return self.links.pop(key, None) is not None
+
+    def linked(self, key):
+        return key in self.links
 
     def tags(self):
         """{address: group} of this host's own entries."""

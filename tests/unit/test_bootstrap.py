@@ -1,9 +1,11 @@
 """iovisor-bootstrap: Heat parameters in, policy and Docker network out."""
 
+import contextlib
 import io
 import ipaddress
 import json
 import os
+import socket
 import textwrap
 
 import fixtures
@@ -55,9 +57,20 @@ class Node:
         self.dataplane = dataplane
         self.docker = docker
         self.cluster_policy = False
+        self.holding = False
+        self.checked_under_lock = None
 
     def cluster_policy_in_force(self):
+        self.checked_under_lock = self.holding
         return self.cluster_policy
+
+    @contextlib.contextmanager
+    def writing_policy(self):
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
 
     def factory(self, conf):
         self.conf = conf
@@ -432,6 +445,24 @@ class CommandTest(BootstrapTest):
             ['--config-file', self.write('local.conf',
                                          '[registry]\nbackend = local\n')]))
         self.assertFalse(cmd.Node(conf).cluster_policy_in_force())
+
+    def test_unreachable_zookeeper_is_no_answer(self):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        conf = cmd.load_config(cmd.parse_args(
+            ['--config-file', self.write('zk.conf', (
+                '[registry]\nbackend = zookeeper\nhosts = 127.0.0.1:%d\n'
+                'connect_timeout = 0.5\n' % port))]))
+        self.assertRaisesRegex(
+            bootstrap.BootstrapError, 'cannot tell whether a cluster policy '
+            'is in force, so the policy in force is left as it is',
+            cmd.Node(conf).cluster_policy_in_force)
+
+    def test_the_cluster_check_and_the_write_are_under_one_lock(self):
+        self.assertEqual((0, ''), self.run_cmd())
+        self.assertTrue(self.node.checked_under_lock)
+        self.assertFalse(self.node.holding)
 
     def test_bad_policy_fails_with_a_clear_message(self):
         self.dataplane.current = policy_model.parse('1>2')

@@ -12,6 +12,7 @@ from aiohttp import test_utils
 import fixtures
 import testtools
 
+from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.plugin import driver
 from magnum_iovisor.plugin import links
 from magnum_iovisor.plugin import routes
@@ -97,6 +98,7 @@ class DriverTest(testtools.TestCase):
         self.dataplane = fake_dataplane.FakeDataplane()
         self.agent = new_agent(self.dataplane)
         self.veth = FakeVeth()
+        self.sandboxes = {'/run/netns/x', '/run/netns/y'}  # still running
         self.driver = self.new_driver()
         self.driver.create_network(create_network({'iovisor.group': '7'}))
 
@@ -104,7 +106,8 @@ class DriverTest(testtools.TestCase):
         """The driver as a restarted daemon has it: a new agent, same map."""
         self.agent = new_agent(self.dataplane)
         return driver.Driver(self.agent, state.Store(self.state_dir),
-                             kinds={'veth': self.veth})
+                             kinds={'veth': self.veth},
+                             sandbox_in_use=self.sandboxes.__contains__)
 
     def assertTagged(self, expected):
         """This host's map and its announcements both hold ``expected``."""
@@ -190,6 +193,20 @@ class DriverTest(testtools.TestCase):
                          [(e.address, e.group) for e in published])
         self.assertEqual(['10.77.0.51'], withdrawn)
 
+    def test_endpoints_of_deleted_sandboxes_are_forgotten(self):
+        self.join('e1')
+        self.sandboxes.clear()   # deleted while no daemon listened
+        restarted = self.new_driver()
+        restarted.reconcile()
+        self.assertTagged({})
+        self.assertEqual([], os.listdir(os.path.join(self.state_dir,
+                                                     'endpoints')))
+        # Docker's late Leave and DeleteEndpoint are answered
+        self.assertEqual({}, restarted.leave({'NetworkID': NET,
+                                              'EndpointID': 'e1'}))
+        self.assertEqual({}, restarted.delete_endpoint(
+            {'NetworkID': NET, 'EndpointID': 'e1'}))
+
     def test_stale_endpoint_does_not_untag_a_live_one(self):
         self.driver.create_endpoint(create_endpoint('old'))
         # Docker forgot 'old' while no daemon listened; reuses its address
@@ -201,8 +218,7 @@ class DriverTest(testtools.TestCase):
         self.new_driver().reconcile()
         self.assertTagged({'10.77.0.50': 7})
 
-    def test_sandbox_side_endpoints_are_announced_at_join(self):
-        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+    def macvlan_endpoint(self):
         self.driver.kinds = {'veth': self.veth, 'macvlan': FakeMacvlan()}
         request = create_network({'iovisor.mode': 'macvlan',
                                   'iovisor.parent': 'lo'})
@@ -210,9 +226,59 @@ class DriverTest(testtools.TestCase):
         self.driver.create_network(request)
         self.driver.create_endpoint(dict(create_endpoint('e1'),
                                          NetworkID=net))
+        return net
+
+    def test_sandbox_side_endpoints_are_linked_at_join(self):
+        watch = self.useFixture(fixtures.MockPatchObject(driver.Driver,
+                                                         '_watch')).mock
+        net = self.macvlan_endpoint()
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/x'})
+        self.assertEqual({'e1': 'ime1', 'parent@lo': 'lo'},
+                         self.dataplane.links)
+        self.assertIn('e1', self.driver.attached)
+        # only to bind it to its sandbox's namespace, no attaching
+        watch.assert_called_once()
+        self.assertEqual(self.driver._bind_in_sandbox,
+                         watch.call_args.args[1])
+        self.assertEqual({'10.77.0.50': 0}, announced(self.agent))
+        self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
+        self.assertEqual({'parent@lo': 'lo'}, self.dataplane.links)
+        self.assertTagged({})
+        self.driver.delete_endpoint({'NetworkID': net, 'EndpointID': 'e1'})
+        self.driver.delete_network({'NetworkID': net})
+        self.assertEqual({}, self.dataplane.links)
+
+    def test_failing_links_fail_join(self):
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.libbpf.BpfError(1, 'injected')
+        self.assertRaisesRegex(
+            driver.DriverError, 'injected; the container gets no network',
+            self.driver.join, {'NetworkID': net, 'EndpointID': 'e1',
+                               'SandboxKey': '/run/netns/x'})
+        self.assertEqual(1, self.driver.attach_failures)
+        self.assertTagged({})
+        self.assertIsNone(self.driver.endpoints['e1'].sandbox_key)
+
+    def test_without_tcx_a_sandbox_that_never_appears_loses_the_link(self):
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.Unsupported(22, 'no tcx')
+        self.driver.sandbox_timeout = 0.2
+        macvlan = self.driver.kinds['macvlan']
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/mi-never-there'})
+        self.assertFalse(self.driver.wait_attached('e1', 30))
+        self.assertEqual(1, self.driver.attach_failures)
+        self.assertNotIn('ime1', macvlan.plugged_links)
+
+    def test_without_tcx_sandbox_side_endpoints_are_announced_at_join(self):
+        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+        net = self.macvlan_endpoint()
+        self.dataplane.link_error = tcx.Unsupported(22, 'no tcx')
         self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
                           'SandboxKey': '/run/netns/x'})
         self.assertTagged({'10.77.0.50': 0})
+        self.assertFalse(self.driver.tcx)
         self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
         self.assertTagged({})
 
@@ -249,6 +315,25 @@ class RecordingAgent:
 
     def leave(self, address, ifname=None, netns=None):
         self.calls.append(('leave', address))
+
+    def attach_links(self, ifname, addresses, group, key):
+        self.calls.append(('attach_links', ifname, tuple(addresses), group))
+
+    def detach_links(self, key):
+        pass
+
+    def attach_parent(self, ifname):
+        pass
+
+    def detach_parent(self, ifname):
+        pass
+
+    def bind(self, addresses, netns):
+        self.calls.append(('bind', tuple(addresses), netns))
+        return list(addresses)
+
+    def linked(self, key):
+        return False
 
 
 def dual_stack_network(network_id=NET6, options=None, pools6=None):
@@ -327,14 +412,15 @@ class DualStackTest(testtools.TestCase):
     def test_restart_reattaches_both(self):
         self.join('e1')
         restarted = driver.Driver(self.agent, state.Store(self.state_dir),
-                                  kinds={'veth': self.veth})
+                                  kinds={'veth': self.veth},
+                                  sandbox_in_use=lambda key: True)
         self.agent.calls = []
         restarted.reconcile()
         self.assertEqual([('join', 'ive1', '10.77.0.50', 7),
                           ('join', 'ive1', 'fd00:77::50', 7)],
                          self.agent.calls)
 
-    def test_sandbox_side_endpoints_are_tagged_with_both(self):
+    def test_sandbox_side_endpoints_are_linked_with_both(self):
         self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
         self.driver.create_network(dual_stack_network(
             'm' * 64, {'iovisor.mode': 'macvlan', 'iovisor.parent': 'lo'}))
@@ -343,8 +429,9 @@ class DualStackTest(testtools.TestCase):
                           'Gateway': '10.77.0.1',
                           'GatewayIPv6': 'fd00:77::1'},
                          self.join('e1', network_id='m' * 64))
-        self.assertEqual([('tag', '10.77.0.50', 0),
-                          ('tag', 'fd00:77::50', 0)], self.agent.calls)
+        self.assertEqual([('attach_links', 'ime1',
+                           ('10.77.0.50', 'fd00:77::50'), 0)],
+                         self.agent.calls)
 
     def test_ipvlan_routes_both_families(self):
         network = state.Network(id='i', mode='ipvlan', subnet='10.77.0.0/24',

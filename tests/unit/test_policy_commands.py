@@ -5,6 +5,7 @@ recorder (the real one: tests/functional/test_cli.py). Bad input must fail
 before any call reaches it.
 """
 
+import contextlib
 import io
 import json
 import tempfile
@@ -40,6 +41,9 @@ class RecordingDataplane:
                 return self.audited
             return None
         return call
+
+    def writing_policy(self):
+        return contextlib.nullcontext()
 
     def close(self):
         pass
