@@ -25,4 +25,3 @@ class TestJoinAnswers(testtools.TestCase):
         for mode in ('macvlan', 'veth'):
             answer = links.KINDS[mode].join_info(NETWORK)
             self.assertEqual({'Gateway': '10.1.1.1'}, answer, mode)
-
