@@ -45,6 +45,6 @@ export DIB_MESOS_TARBALL=$out/mesos-stub.tar.gz
 export ELEMENTS_PATH=$root/elements:$root/elements/iovisor-mesos-slave/test-elements:$root/elements/mesos-agent/test-elements
 
 disk-image-create -a amd64 -t raw -o "$out/slave" \
-    debian-minimal baremetal \
+    debian-minimal baremetal iovisor-bay-node \
     iovisor-mesos-slave iovisor-mesos-slave-checks \
     mesos-agent mesos-agent-checks

@@ -1,12 +1,15 @@
 """The slave image: files in the built image, then a boot in qemu.
 
 ``tox -e image`` builds ``$IMAGE_DIR/slave.raw`` first (build.sh). The
-boot tests attach a small disk labelled ``heat-params`` (the test element
-copies its ``sysconfig/*`` to ``/etc/sysconfig``, as cloud-init would) and
-run ``guest-check.sh`` from it once the slave's units are done; its
-verdict comes back on the serial console.
+boot tests give the guest a NIC (qemu user networking, restricted: nothing
+leaves it; its DHCP server answers) and a NoCloud seed disk: cloud-init
+writes heat-params, the policy and ``guest-check.sh`` from its user-data,
+as it would from Nova's. The check runs once the slave's units are done
+and cloud-init has finished; its verdict comes back on the serial console.
 """
 
+import email.mime.multipart
+import email.mime.text
 import filecmp
 import json
 import os
@@ -16,6 +19,10 @@ import tempfile
 import uuid
 
 import testtools
+import yaml
+
+from tests.functional import dockerd
+from tests.image import nocloud
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -28,18 +35,20 @@ SEED_POLICY = {'rules': [{'src': 100, 'dst': 0}, {'src': 0, 'dst': 100},
                          {'src': 100, 'dst': 100}, {'src': 100, 'dst': 200},
                          {'src': 200, 'dst': 100}]}
 HEAT_PARAMS = {
-    # The guest has no NIC to be a parent (-nic none keeps it off every
-    # network), so its Docker network is routed veth; ipvlan is exercised
-    # by the guest check on a parent it makes.
-    'IOVISOR_MODE': 'veth',
+    # The seed's mode, on the NIC cloud-init configured by DHCP.
+    'IOVISOR_MODE': 'ipvlan',
     'ROUTED_SUBNET': '10.1.1.0/24',
     'IOVISOR_PARENT': 'eth0',
     'IOVISOR_REGISTRY': 'zookeeper://10.0.0.5:2181/iovisor',
     'IOVISOR_POLICY_FILE': '/etc/sysconfig/iovisor-policy.json',
-    'MESOS_MASTERS_IPS': '10.0.0.5 10.0.0.6',
+    'MESOS_MASTERS': '10.0.0.5,10.0.0.6',
 }
+FRAGMENTS = os.path.join(ROOT, 'heat-templates', 'fragments')
+BOOT_SCRIPT = os.path.join(FRAGMENTS, 'configure-mesos-agent.sh')
+DEPLOY_SCRIPT = os.path.join(FRAGMENTS, 'apply-iovisor-policy.sh')
 CMDLINE = ' '.join([
     'root=LABEL=cloudimg-rootfs', 'rw', 'console=ttyS0', 'quiet',
+    'net.ifnames=0',
     'loglevel=3', 'systemd.show_status=false',
     'systemd.unit=multi-user.target',
     'systemd.wants=kernel-command-line.service',
@@ -143,32 +152,48 @@ class ImageFilesTest(testtools.TestCase):
                                             'mesos-agent-env'), os.X_OK))
 
 
+def multipart(cloud_config, script):
+    """user-data as Heat's MultipartMime makes it: config, then the script."""
+    message = email.mime.multipart.MIMEMultipart()
+    message.attach(email.mime.text.MIMEText(cloud_config, 'cloud-config'))
+    message.attach(email.mime.text.MIMEText(script, 'x-shellscript'))
+    return message.as_string()
+
+
 class Boot:
     """One qemu (TCG) boot of the image with the given Heat parameters."""
 
     def __init__(self, workdir, heat_params, policy_text):
         self.workdir = workdir
-        config = os.path.join(workdir, 'config')
-        os.makedirs(os.path.join(config, 'sysconfig'))
-        with open(os.path.join(config, 'sysconfig', 'heat-params'),
-                  'w') as out:
-            for key, value in heat_params.items():
-                out.write('%s="%s"\n' % (key, value))
-        with open(os.path.join(config, 'sysconfig', 'iovisor-policy.json'),
-                  'w') as out:
-            out.write(policy_text)
-        shutil.copy(os.path.join(HERE, 'guest-check.sh'), config)
-        os.chmod(os.path.join(config, 'guest-check.sh'), 0o755)
-        self.disk = os.path.join(workdir, 'heat-params.img')
-        run('mkfs.ext4', '-q', '-L', 'heat-params', '-d', config, self.disk,
-            '16M')
+        lines = ''.join('%s="%s"\n' % item for item in heat_params.items())
+        with open(os.path.join(HERE, 'guest-check.sh')) as check:
+            guest_check = check.read()
+        cloud_config = '#cloud-config\n' + yaml.safe_dump({'write_files': [
+            {'path': '/etc/sysconfig/heat-params', 'permissions': '0644',
+             'content': lines},
+            {'path': '/etc/sysconfig/iovisor-policy.json',
+             'permissions': '0644', 'content': policy_text},
+            {'path': '/run/iovisor-test/guest-check.sh',
+             'permissions': '0755', 'content': guest_check},
+        ]})
+        with open(BOOT_SCRIPT) as script:
+            user_data = multipart(cloud_config, script.read())
+        with open(DEPLOY_SCRIPT) as script:
+            deploy_script = script.read()
+        self.disk = nocloud.write_seed(
+            os.path.join(workdir, 'seed.img'), user_data,
+            nocloud.meta_data('iid-' + uuid.uuid4().hex[:8], 'slave-0'),
+            {'busybox.tar': dockerd.busybox_rootfs(),
+             'apply-iovisor-policy.sh': deploy_script})
         self.log = os.path.join(workdir, 'serial.log')
 
     def run(self):
         """Boot until the check powers the guest off; return the lines."""
         subprocess.run(
             ['qemu-system-x86_64', '-accel', 'tcg', '-m', '2048',
-             '-smp', '2', '-display', 'none', '-no-reboot', '-nic', 'none',
+             '-smp', '2', '-display', 'none', '-no-reboot',
+             # restrict=on: the guest reaches nothing outside it
+             '-nic', 'user,model=virtio-net-pci,restrict=on',
              '-snapshot', '-kernel', IMAGE + '.vmlinuz',
              '-initrd', IMAGE + '.initrd',
              '-drive', 'file=%s.raw,format=raw,if=virtio' % IMAGE,
@@ -194,6 +219,9 @@ class GuestResult:
                             if line.startswith('POLICY ')), None)
         self.journal = '\n'.join(line[len('JOURNAL '):] for line in lines
                                  if line.startswith('JOURNAL '))
+        self.cloud_init = next((line[len('CLOUD-INIT '):].strip()
+                                for line in lines
+                                if line.startswith('CLOUD-INIT ')), None)
 
     def assert_passed(self):
         """What makes tox -e image fail when the guest says so."""
@@ -217,6 +245,8 @@ class GuestTest(testtools.TestCase):
         result = self.boot(HEAT_PARAMS, json.dumps(SEED_POLICY))
         result.assert_passed()
         self.assertEqual({
+            'cloud-init wrote the Heat parameters from its NoCloud seed': 'ok',
+            'eth0 configured by DHCP on first boot': 'ok',
             'bpffs mounted at /sys/fs/bpf': 'ok',
             'iovisor-configure.service succeeded': 'ok',
             "registry passed into the daemon's config": 'ok',
@@ -227,10 +257,16 @@ class GuestTest(testtools.TestCase):
             'injected policy loaded': 'ok',
             'policy enforced between ipvlan namespaces': 'ok',
             'mesos agent started with flags from heat-params': 'ok',
+            'real containers enforced on the ipvlan network': 'ok',
+            'docker-default AppArmor profile confines the container': 'ok',
+            'heat-config script hook deploys a new policy and answers': 'ok',
         }, result.checks)
+        self.assertEqual('status: done', result.cloud_init)
         self.assertEqual('world<>100 100>100 100<>200', result.policy)
         for pair in ('web -> db: pass', 'db -> outside: drop',
-                     'outside -> db: drop'):
+                     'outside -> db: drop',
+                     'container (100) -> db (200): pass (expected pass)',
+                     'container (300) -> db (200): drop (expected drop)'):
             self.assertIn(pair, '\n'.join(result.lines))
 
     def test_broken_policy_fails_the_guest_check(self):
@@ -246,6 +282,14 @@ class GuestTest(testtools.TestCase):
             'iovisor-docker-plugin.service active'])
         self.assertEqual('FAILED', result.checks[
             'mesos agent started with flags from heat-params'])
+        # No network was made: no container runs, let alone unfiltered.
+        self.assertEqual('FAILED', result.checks[
+            'real containers enforced on the ipvlan network'])
+        self.assertNotIn('container (300) -> db (200): pass',
+                         '\n'.join(result.lines))
+        # and cloud-init says so, with the slave's boot script's reason
+        self.assertEqual('status: error', result.cloud_init)
+        self.assertIn('iovisor-bootstrap failed', result.journal)
         self.assertIn('bad policy, nothing changed', result.journal)
         self.assertIn('rule 6: group 70000 out of range 0..65535',
                       result.journal)
