@@ -11,6 +11,7 @@ service in the catalog?) is answered by ``FakeCloud``.
 import contextlib
 import os
 import types
+import uuid
 
 import fixtures
 from heat.common import context
@@ -218,12 +219,16 @@ class ConfigStore(object):
         return self
 
     def create_software_config(self, context, **props):
-        ident = '%08d-0000-4000-8000-000000000000' % (len(self.configs) + 1)
+        ident = str(uuid.uuid4())   # heat-config skips an id it deployed
         self.configs[ident] = dict(props, id=ident)
         return {'id': ident}
 
     def show_software_config(self, context, ident):
-        return self.configs[ident]
+        # as the engine's database gives it back: empty lists, not None
+        config = dict(self.configs[ident])
+        for key, empty in (('inputs', []), ('outputs', []), ('options', {})):
+            config[key] = config.get(key) or empty
+        return config
 
     @contextlib.contextmanager
     def ignore_error_by_name(self, name):
@@ -265,3 +270,27 @@ def _config_names(stack):
     kinds = ('OS::Heat::CloudConfig', 'OS::Heat::SoftwareConfig',
              'OS::Heat::MultipartMime')
     return {name for name, res in stack.items() if res.type() in kinds}
+
+
+def render_deployment(stack, name, action, signal_url):
+    """What Heat puts in a server's metadata for deployment ``name``.
+
+    The deployment's config is created by its own resource, then the
+    deployment derives the config it sends (inputs with their values and
+    Heat's deploy_* inputs) with Heat's code. ``signal_url`` stands in for
+    the pre-signed heat-api-cfn URL Keystone credentials would make: the
+    test's own receiver.
+    """
+    store = ConfigStore()
+    deployment = stack[name]
+    for res_name in _config_names(stack):
+        res = stack[res_name]
+        res.rpc_client = store
+        res.handle_create()
+        pretend_created(stack, res_name, res.resource_id)
+    deployment.rpc_client = store
+    deployment._get_ec2_signed_url = lambda *args, **kwargs: signal_url
+    source = deployment._load_config()
+    derived = deployment._build_derived_config_params(action, source)
+    derived['id'] = store.create_software_config(None, **derived)['id']
+    return derived
