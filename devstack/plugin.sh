@@ -4,8 +4,9 @@
 #   - disables Magnum's own mesos_ubuntu_v1, which claims the same
 #     (vm, ubuntu, mesos) cluster type;
 #   - builds the bay image (masters and slaves) with diskimage-builder
-#     and uploads it to
-#     Glance with os_distro=ubuntu, the property Magnum matches.
+#     and uploads it to Glance with os_distro=ubuntu, the property Magnum
+#     matches. Only the Debian composition is built by the tests; the
+#     devstack path itself is not run here.
 
 function install_magnum_iovisor {
     setup_develop "$MAGNUM_IOVISOR_DIR"
@@ -51,7 +52,7 @@ if is_service_enabled magnum-iovisor; then
         configure_magnum_iovisor
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         if [[ "$MAGNUM_IOVISOR_BUILD_IMAGE" == "True" ]]; then
-            echo_summary "Building the iovisor Mesos slave image"
+            echo_summary "Building the iovisor Mesos bay image"
             build_magnum_iovisor_image
         fi
     fi

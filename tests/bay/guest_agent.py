@@ -58,7 +58,7 @@ class GuestAgent:
     def run(self, script, timeout=120):
         """``(status, output)`` of ``sh -c script`` in the guest."""
         pid = self._call('guest-exec', {
-            'path': '/bin/sh', 'arguments': ['-c', script],
+            'path': '/bin/sh', 'arg': ['-c', script],
             'capture-output': True})['pid']
         deadline = time.monotonic() + timeout
         while True:

@@ -164,17 +164,22 @@ class BayTest(testtools.TestCase):
 
         with Heat() as heat:
             cls.cluster_stack = heat.cluster(slaves=3)
-            cls.user_data = [
+            user_data = [
                 offline.render_user_data(heat.slave(cls.cluster_stack, i))
                 for i in range(2)]
-        cls.slaves = []
-        for index in range(2):
+            # The third slave's stack carries a bad policy (its test is
+            # the last; it boots along with the others to save a boot).
+            user_data.append(offline.render_user_data(heat.slave(
+                cls.cluster_stack, 2, iovisor_policy=BAD_POLICY)))
+        vms = []
+        for index in range(3):
             subnet = '10.1.%d.0/24' % index
             cls.net.route(subnet, SLAVE_ADDRESSES[index])
-            cls.slaves.append(cls._use(bay.VM(
+            vms.append(cls._use(bay.VM(
                 cls.net, IMAGE, 'slave-%d' % index, SLAVE_ADDRESSES[index],
-                cls.user_data[index], index,
+                user_data[index], index,
                 {'busybox.tar': dockerd.busybox_rootfs()})))
+        cls.slaves, cls.bad_slave = vms[:2], vms[2]
         cls.boot_times = {}
         for vm in cls.slaves:
             cls._wait_booted(vm)
@@ -394,13 +399,7 @@ class BayTest(testtools.TestCase):
             time.sleep(3)
 
     def test_5_slave_with_a_bad_policy_fails_visibly(self):
-        with Heat() as heat:
-            user_data = offline.render_user_data(heat.slave(
-                self.cluster_stack, 2, iovisor_policy=BAD_POLICY))
-        self.net.route('10.1.2.0/24', SLAVE_ADDRESSES[2])
-        vm = self.useFixture(bay.VM(
-            self.net, IMAGE, 'slave-2', SLAVE_ADDRESSES[2], user_data, 2,
-            {'busybox.tar': dockerd.busybox_rootfs()}))
+        vm = self.bad_slave
         vm.wait_agent()
         status, out = vm.run('cloud-init status --wait --long', timeout=900)
         log('slave-2 (bad policy) cloud-init: %s' % ' '.join(out.split()))

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs inside the booted test slave (kernel command line systemd.run=),
-# ordered after the slave's units. Writes to the serial console:
+# Runs inside the booted test slave as the last script of its user-data
+# (cloud-init's final stage, after multi-user.target, after the slave's boot
+# script). Writes to the serial console:
 #   CHECK ok: NAME | CHECK FAILED: NAME, then its output indented
 #   POLICY <policy in force, text form>
 #   JOURNAL <lines of the slave units' journal>
@@ -121,10 +122,12 @@ agent_configured() {
 
 SEED=/run/iovisor-test/seed
 
+# Still running (this is its last stage); its final status is printed as
+# CLOUD-INIT once it is done, see the end.
 cloud_init_done() {
     cloud-init status --long
-    cloud-init status | grep -qx 'status: done' &&
-        grep -q '^ROUTED_SUBNET=' /etc/sysconfig/heat-params
+    grep -q '^ROUTED_SUBNET=' /etc/sysconfig/heat-params &&
+        grep -q 'ROUTED_SUBNET' /var/lib/cloud/instance/user-data.txt
 }
 
 dhcp_on_eth0() {
@@ -217,11 +220,15 @@ journalctl -b -o cat --no-pager -u iovisor-configure.service \
     -u iovisor-bootstrap.service -u mesos-agent.service -u cloud-init.service \
     -u cloud-final.service | sed 's/^/JOURNAL /'
 sed 's/^/JOURNAL /' /var/log/cloud-init-output.log
-echo "CLOUD-INIT $(cloud-init status 2>&1 | tr '\n' ' ' | sed 's/ *$//')"
 if [ "$failures" -eq 0 ]; then
     echo "GUEST-CHECK RESULT passed"
 else
     echo "GUEST-CHECK RESULT failed ($failures)"
 fi
+# cloud-init's verdict on the whole boot (this script's result included),
+# then power off: from a process that outlives this script.
+setsid sh -c 'cloud-init status --wait >/dev/null 2>&1
+    echo "CLOUD-INIT $(cloud-init status 2>&1 | tr "\n" " " | sed "s/ *$//")" >/dev/ttyS0
+    sync; poweroff -f' </dev/null >/dev/null 2>&1 &
 sync
 exit "$failures"
