@@ -142,16 +142,16 @@ class BayTest(testtools.TestCase):
         os.makedirs(zk_dir)
         cls.zk = zookeeper.ZooKeeperServer(zk_dir, bay.MASTER, 2181,
                                            netns=cls.net.netns)
+        cls._use(fixtures.FunctionFixture(lambda: None,
+                                          lambda _: cls.zk.stop()))
         cls.zk.start(timeout=60)
-        cls.fixtures.append(fixtures.FunctionFixture(
-            lambda: None, lambda _: cls.zk.stop()))
         cls.signals = os.path.join(cls.workdir, 'signals')
         os.makedirs(cls.signals)
         receiver = subprocess.Popen(
             ['ip', 'netns', 'exec', cls.net.netns, sys.executable, '-m',
              'tests.bay.signals', bay.ROUTER, str(SIGNAL_PORT),
              cls.signals], cwd=ROOT)
-        cls.fixtures.append(fixtures.FunctionFixture(
+        cls._use(fixtures.FunctionFixture(
             lambda: None, lambda _: (receiver.terminate(), receiver.wait())))
         # The master serves on its own address, the bay's untagged outside.
         master_www = os.path.join(cls.workdir, 'www')
@@ -159,7 +159,7 @@ class BayTest(testtools.TestCase):
         httpd = subprocess.Popen(
             ['ip', 'netns', 'exec', cls.net.netns, dockerd.BUSYBOX, 'httpd',
              '-f', '-p', '%s:80' % bay.MASTER, '-h', master_www])
-        cls.fixtures.append(fixtures.FunctionFixture(
+        cls._use(fixtures.FunctionFixture(
             lambda: None, lambda _: (httpd.terminate(), httpd.wait())))
 
         with Heat() as heat:
