@@ -37,22 +37,23 @@ KEYS = (
         '``ipvlan``, ``macvlan`` or ``veth`` container interfaces'),
     Key('IOVISOR_PARENT', (SLAVE,), True, 'eth0',
         'parent interface for ipvlan and macvlan'),
-    Key('IOVISOR_REGISTRY', (SLAVE,), True, 'local',
+    Key('IOVISOR_REGISTRY', (SLAVE, MASTER), True, 'local',
         '``local`` or ``zookeeper://HOST:PORT[,HOST:PORT]/PATH``, written '
         "to the daemon's [registry] backend, hosts and root"),
-    Key('IOVISOR_REGISTRY_CREDENTIALS', (SLAVE,), True, '',
+    Key('IOVISOR_REGISTRY_CREDENTIALS', (SLAVE, MASTER), True, '',
         "path of the file holding the bay's ZooKeeper identity "
         '``USER:SECRET`` (mode 0600, written by the template, never in '
         'heat-params); becomes [registry] credentials_file. Empty: open '
         'nodes'),
-    Key('IOVISOR_POLICY_FILE', (SLAVE,), True,
+    Key('IOVISOR_POLICY_FILE', (SLAVE, MASTER), True,
         '/etc/sysconfig/iovisor-policy.json',
         'the policy document (JSON, YAML or text)'),
     Key('ROUTED_SUBNET', (SLAVE,), True, '',
         "this slave's container subnet, e.g. ``10.1.1.0/24`` (required "
         'when a Docker network is made)'),
-    Key('IOVISOR_DOCKER_NETWORK', (SLAVE,), False, 'iovisor',
-        'the Docker network made for ROUTED_SUBNET (empty: none)'),
+    Key('IOVISOR_DOCKER_NETWORK', (SLAVE, MASTER), False, 'iovisor',
+        'the Docker network made for ROUTED_SUBNET (empty: none, as on '
+        'masters)'),
     Key('MESOS_MASTERS', (SLAVE, MASTER), True, REQUIRED,
         'the masters\' addresses, comma separated (ZooKeeper on 2181 '
         'unless HOST:PORT)'),
