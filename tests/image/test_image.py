@@ -146,8 +146,14 @@ class ImageFilesTest(testtools.TestCase):
     def test_mesos_from_the_operator_tarball(self):
         with open(self.path('usr/local/sbin/mesos-agent')) as agent:
             self.assertIn('/run/mesos-agent.flags', agent.read())
-        self.assertTrue(os.access(self.path('usr/local/libexec/'
-                                            'mesos-agent-env'), os.X_OK))
+        # its environment comes from the one heat-params reader only
+        self.assertFalse(os.path.exists(self.path('usr/local/libexec/'
+                                                  'mesos-agent-env')))
+        with open(self.path('etc/systemd/system/mesos-agent.service')
+                  ) as unit:
+            self.assertIn('ExecStartPre=/usr/local/bin/iovisor-bootstrap '
+                          '--mesos-agent-env /run/mesos-agent/env',
+                          unit.read())
 
 
 def multipart(cloud_config, *scripts):
