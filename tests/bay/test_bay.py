@@ -162,15 +162,19 @@ class BayTest(testtools.TestCase):
         cls._use(fixtures.FunctionFixture(
             lambda: None, lambda _: (httpd.terminate(), httpd.wait())))
 
-        with Heat() as heat:
-            cls.cluster_stack = heat.cluster(slaves=3)
-            user_data = [
-                offline.render_user_data(heat.slave(cls.cluster_stack, i))
-                for i in range(2)]
-            # The third slave's stack carries a bad policy (its test is
-            # the last; it boots along with the others to save a boot).
-            user_data.append(offline.render_user_data(heat.slave(
-                cls.cluster_stack, 2, iovisor_policy=BAD_POLICY)))
+        # One engine and one fake cloud for the whole bay: the stack
+        # updates render the slaves' stacks from the same cluster.
+        heat = cls.heat = Heat()
+        cls._use(fixtures.FunctionFixture(heat.__enter__,
+                                          lambda _: heat.__exit__()))
+        cls.cluster_stack = heat.cluster(slaves=3)
+        user_data = [
+            offline.render_user_data(heat.slave(cls.cluster_stack, i))
+            for i in range(2)]
+        # The third slave's stack carries a bad policy (its test is the
+        # last; it boots along with the others to save a boot).
+        user_data.append(offline.render_user_data(heat.slave(
+            cls.cluster_stack, 2, iovisor_policy=BAD_POLICY)))
         vms = []
         for index in range(3):
             subnet = '10.1.%d.0/24' % index
@@ -200,8 +204,9 @@ class BayTest(testtools.TestCase):
         out = vm.check('cloud-init status --wait --long; '
                        'cloud-init status | grep -qx "status: done"',
                        timeout=900)
+        # --wait prints a dot a second until it is done
         log('%s: cloud-init (NoCloud seed, Heat-rendered user_data): %s'
-            % (vm.name, ' '.join(out.split())))
+            % (vm.name, ' '.join(out.lstrip('.').split())))
         vm.check('systemctl is-active iovisor-bootstrap.service '
                  'iovisor-docker-plugin.service docker.service')
         vm.check('mkdir -p /run/bay-seed && mount -o ro LABEL=CIDATA '
@@ -221,7 +226,7 @@ class BayTest(testtools.TestCase):
         return address
 
     @classmethod
-    def _wait_learned(cls, timeout=120):
+    def _wait_learned(cls, timeout=300):
         """Each slave knows the other's containers (through ZooKeeper)."""
         deadline = time.monotonic() + timeout
         for vm in cls.slaves:
@@ -287,13 +292,11 @@ class BayTest(testtools.TestCase):
 
     def deploy(self, vm, index, document):
         """Render the update Heat would send; os-collect-config delivers it."""
-        with Heat() as heat:
-            stack = heat.slave(self.cluster_stack, index,
-                               iovisor_policy=document)
-            deployment = offline.render_deployment(
-                stack, 'policy_deployment', 'UPDATE',
-                'http://%s:%d/signal/%s' % (bay.ROUTER, SIGNAL_PORT,
-                                            vm.name))
+        stack = self.heat.slave(self.cluster_stack, index,
+                                iovisor_policy=document)
+        deployment = offline.render_deployment(
+            stack, 'policy_deployment', 'UPDATE',
+            'http://%s:%d/signal/%s' % (bay.ROUTER, SIGNAL_PORT, vm.name))
         metadata = json.dumps({'deployments': [deployment]})
         before = set(os.listdir(self.signals))
         vm.check("mkdir -p /var/lib/os-collect-config/local-data && "
@@ -402,7 +405,8 @@ class BayTest(testtools.TestCase):
         vm = self.bad_slave
         vm.wait_agent()
         status, out = vm.run('cloud-init status --wait --long', timeout=900)
-        log('slave-2 (bad policy) cloud-init: %s' % ' '.join(out.split()))
+        log('slave-2 (bad policy) cloud-init: %s'
+            % ' '.join(out.lstrip('.').split()))
         self.assertIn('status: error', out)
         journal = vm.check('journalctl -b -o cat -u iovisor-bootstrap '
                            '--no-pager; tail -n 20 '
