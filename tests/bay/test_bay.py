@@ -303,9 +303,9 @@ class BayTest(testtools.TestCase):
                  "cat > /var/lib/os-collect-config/local-data/heat.json "
                  "<<'EOF'\n%s\nEOF" % metadata)
         status, out = vm.run(
-            'os-collect-config --one-time --collectors local '
+            'os-collect-config --one-time --force '
             '--local-path /var/lib/os-collect-config/local-data '
-            '--command os-refresh-config 2>&1', timeout=300)
+            '--command os-refresh-config local 2>&1', timeout=300)
         deadline = time.monotonic() + 60
         while not set(os.listdir(self.signals)) - before:
             if time.monotonic() > deadline:

@@ -121,6 +121,15 @@ class ImageFilesTest(testtools.TestCase):
             self.assertEqual('/opt/magnum-iovisor/venv/bin/' + tool,
                              os.readlink(self.path('usr/local/bin', tool)))
 
+    def test_heat_agent_runs_its_phases_with_dib_run_parts(self):
+        # os-refresh-config calls dib-run-parts by name, from PATH
+        for tool in ('os-collect-config', 'os-refresh-config',
+                     'os-apply-config', 'dib-run-parts'):
+            self.assertEqual('/opt/heat-agent/venv/bin/' + tool,
+                             os.readlink(self.path('usr/local/bin', tool)))
+            self.assertTrue(os.path.isfile(self.path(
+                'opt/heat-agent/venv/bin', tool)), tool)
+
     def test_imports_bcc_and_package_in_a_chroot(self):
         done = run('chroot', self.mnt, '/opt/magnum-iovisor/venv/bin/python',
                    '-c', 'import bcc, magnum_iovisor.bootstrap; print("ok")')
