@@ -3,8 +3,10 @@
 #   - installs magnum-iovisor where Magnum runs (registers the driver);
 #   - disables Magnum's own mesos_ubuntu_v1, which claims the same
 #     (vm, ubuntu, mesos) cluster type;
-#   - builds the slave image with diskimage-builder and uploads it to
-#     Glance with os_distro=ubuntu, the property Magnum matches.
+#   - builds the bay image (masters and slaves) with diskimage-builder
+#     and uploads it to Glance with os_distro=ubuntu, the property Magnum
+#     matches. Only the Debian composition is built by the tests; the
+#     devstack path itself is not run here.
 
 function install_magnum_iovisor {
     setup_develop "$MAGNUM_IOVISOR_DIR"
@@ -25,11 +27,17 @@ function build_magnum_iovisor_image {
     local out=$DATA_DIR/magnum-iovisor/$MAGNUM_IOVISOR_IMAGE_NAME
     mkdir -p "$(dirname "$out")"
     pip_install diskimage-builder
+    # One image for both roles, as Magnum's was: masters run its ZooKeeper,
+    # slaves its Docker driver and policy (elements/*/README.rst).
     ELEMENTS_PATH=$MAGNUM_IOVISOR_DIR/elements \
     DIB_IOVISOR_SOURCE=$MAGNUM_IOVISOR_DIR \
-    DIB_IOVISOR_MESOS=$MAGNUM_IOVISOR_MESOS \
+    DIB_MESOS_TARBALL=$MAGNUM_IOVISOR_MESOS_TARBALL \
+    DIB_MESOS_APT_REPO=$MAGNUM_IOVISOR_MESOS_APT_REPO \
         disk-image-create -a amd64 -t qcow2 -o "$out" \
-        $MAGNUM_IOVISOR_IMAGE_ELEMENTS iovisor-mesos-slave
+        $MAGNUM_IOVISOR_IMAGE_ELEMENTS iovisor-bay-node iovisor-mesos-slave \
+        mesos-agent
+    # os_distro=ubuntu is the property Magnum matches for (vm, ubuntu,
+    # mesos), whatever distribution the image is built from.
     openstack image create "$MAGNUM_IOVISOR_IMAGE_NAME" --public \
         --disk-format qcow2 --container-format bare \
         --property os_distro=ubuntu --file "$out.qcow2"
@@ -44,7 +52,7 @@ if is_service_enabled magnum-iovisor; then
         configure_magnum_iovisor
     elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
         if [[ "$MAGNUM_IOVISOR_BUILD_IMAGE" == "True" ]]; then
-            echo_summary "Building the iovisor Mesos slave image"
+            echo_summary "Building the iovisor Mesos bay image"
             build_magnum_iovisor_image
         fi
     fi

@@ -6,12 +6,13 @@
 #   - Docker, busybox-static (offline test image), ZooKeeper (registry tests)
 #   - graphviz (dot renders the policy graph)
 #   - debootstrap, qemu and sudo (diskimage-builder and the image boot test)
+#   - dosfstools, mtools (the NoCloud seed disks cloud-init reads in guests)
 set -eu -o pipefail
 
 PACKAGES=(
     python3-bpfcc python3-venv python3-dev libbpf1 iproute2 iputils-ping
     docker.io busybox-static zookeeper iperf3 git
-    debootstrap qemu-utils qemu-system-x86 e2fsprogs sudo
+    debootstrap qemu-utils qemu-system-x86 e2fsprogs sudo dosfstools mtools
 )
 # what tests/functional/zookeeper.py runs ZooKeeper with: Java and a logger
 PACKAGES+=(default-jre-headless libslf4j-java)

@@ -45,7 +45,14 @@ MARATHON_HOSTNAME=$MESOS_MASTER_IP
 MARATHON
 
 # --no-block: units ordered after cloud-init must not be waited for here.
+# ZooKeeper is the image's (element iovisor-bay-node); the Mesos master and
+# Marathon are the operator's, and are started when the image has them.
+chown -R zookeeper:zookeeper /var/lib/zookeeper
 for unit in zookeeper mesos-master marathon; do
+    if [ "$unit" != zookeeper ] && ! systemctl cat "$unit.service" >/dev/null 2>&1; then
+        echo "configure-mesos-master: no $unit.service in this image; not started" >&2
+        continue
+    fi
     systemctl enable "$unit.service"
     systemctl --no-block restart "$unit.service"
 done

@@ -3,6 +3,7 @@
     iovisor-bootstrap                   # at boot: policy, then Docker network
     iovisor-bootstrap --write-config    # before the daemon: its config
     iovisor-bootstrap --heat-config -   # a Heat software deployment (stdin)
+    iovisor-bootstrap --mesos-agent-env FILE  # the Mesos agent's MESOS_*
 
 Exits non-zero, with the reason in the log (the journal, under systemd),
 when the node cannot be set up; a bad policy changes nothing.
@@ -17,6 +18,14 @@ from oslo_config import cfg
 from oslo_log import log as logging
 
 from magnum_iovisor import bootstrap
+from magnum_iovisor.bootstrap import boot
+from magnum_iovisor.bootstrap import deployment
+from magnum_iovisor.bootstrap import docker_network
+from magnum_iovisor.bootstrap import heat_params
+from magnum_iovisor.bootstrap import mesos_agent
+from magnum_iovisor.bootstrap import node as node_params
+from magnum_iovisor.bootstrap import policy_file as policy_files
+from magnum_iovisor.bootstrap import registry_config
 from magnum_iovisor import config
 from magnum_iovisor import dataplane as dataplane_module
 from magnum_iovisor.dataplane import bpffs
@@ -44,6 +53,10 @@ def parse_args(argv):
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument('--write-config', action='store_true',
                       help='only write the daemon\'s config drop-in from the '
+                           'Heat parameters')
+    mode.add_argument('--mesos-agent-env', metavar='FILE',
+                      help='only write the Mesos agent\'s MESOS_* '
+                           'environment (systemd EnvironmentFile) from the '
                            'Heat parameters')
     mode.add_argument('--heat-config', nargs='?', const='-', metavar='FILE',
                       help='apply the iovisor_policy input of a heat-config '
@@ -82,7 +95,7 @@ class Node:
 
     @property
     def docker(self):
-        return bootstrap.DockerCli(self.conf.bootstrap.docker)
+        return docker_network.DockerCli(self.conf.bootstrap.docker)
 
     def cluster_policy_in_force(self):
         """Whether the bay's ZooKeeper holds a cluster policy (it wins).
@@ -116,8 +129,8 @@ class Node:
 
 
 def params(conf):
-    return bootstrap.NodeParams.from_heat_params(
-        bootstrap.read_heat_params(conf.bootstrap.heat_params))
+    return node_params.NodeParams.from_heat_params(
+        heat_params.read(conf.bootstrap.heat_params))
 
 
 def deploy(conf, node, source, stdin):
@@ -132,19 +145,19 @@ def deploy(conf, node, source, stdin):
     except ValueError as exc:
         raise bootstrap.BootstrapError('heat-config %s: not JSON: %s'
                                        % (source, exc))
-    new = bootstrap.policy_from_deployment(document)
+    new = deployment.policy_from_deployment(document)
     if os.path.exists(conf.bootstrap.heat_params):
         policy_file = params(conf).policy_file
     else:
-        policy_file = bootstrap.DEFAULT_POLICY_FILE
+        policy_file = policy_files.DEFAULT_PATH
     with node.writing_policy():
         if node.cluster_policy_in_force():
             raise bootstrap.BootstrapError(
                 "a cluster policy is in force and overrides the stack's; "
                 "change it with 'iovisor-policy cluster load', or remove it "
                 "with 'iovisor-policy cluster clear' first")
-        upserts, removals = bootstrap.apply_policy(node.dataplane, new)
-    bootstrap.write_policy_file(new, policy_file)
+        upserts, removals = policy_files.apply_policy(node.dataplane, new)
+    policy_files.write_policy_file(new, policy_file)
     return ('policy in force: %s (%d written, %d removed; kept in %s)'
             % (policy_model.format_text(new) or '(default deny)',
                len(upserts), len(removals), policy_file))
@@ -174,14 +187,19 @@ def run(argv, node_factory=Node, stdin=None, stdout=None):
             return 0 if error is None else 1
         error = None
         try:
-            node_params = params(conf)
+            if args.mesos_agent_env:
+                mesos_agent.write_agent_env(
+                    heat_params.read(conf.bootstrap.heat_params),
+                    args.mesos_agent_env)
+                return 0
+            settings = params(conf)
             if args.write_config:
-                bootstrap.write_registry_config(node_params,
-                                                conf.bootstrap.config_drop_in)
+                registry_config.write_registry_config(
+                    settings, conf.bootstrap.config_drop_in)
             else:
                 with node.writing_policy():
-                    bootstrap.boot(node_params, node.dataplane, node.docker,
-                                   node.cluster_policy_in_force())
+                    boot.boot(settings, node.dataplane, node.docker,
+                              node.cluster_policy_in_force())
         except policy_model.PolicyError as exc:
             error = ('bad policy, nothing changed (the previous policy, or '
                      'default deny, stays): %s' % exc)

@@ -21,6 +21,7 @@ LOG = logging.getLogger(__name__)
 ALIAS_PREFIX = 'magnum-iovisor:'
 SCOPE_LINK = 253
 IPVLAN_MODE_L3 = 1
+ROUTE_CONNECTED = 1   # libnetwork types.CONNECTED: no next hop
 SYSCTL = '/proc/sys/net/ipv%d/%s/%s/%s'
 IFA_F_NODAD = 0x02
 NTF_PROXY = 0x08
@@ -270,10 +271,15 @@ class Ipvlan(Macvlan):
                  ipvlan_mode=IPVLAN_MODE_L3)
 
     def join_info(self, network):
-        routes = [{'Destination': '0.0.0.0/0', 'RouteType': 1}]
+        # A connected default route is not a gateway to libnetwork, which
+        # would then also join the sandbox to docker_gwbridge and fail to
+        # set that gateway over this route ("file exists"); Docker's own
+        # ipvlan L3 driver disables the gateway service the same way.
+        routes = [{'Destination': '0.0.0.0/0', 'RouteType': ROUTE_CONNECTED}]
         if network.subnet6:
-            routes.append({'Destination': '::/0', 'RouteType': 1})
-        return {'StaticRoutes': routes}
+            routes.append({'Destination': '::/0',
+                           'RouteType': ROUTE_CONNECTED})
+        return {'StaticRoutes': routes, 'DisableGatewayService': True}
 
 
 KINDS = {kind.kind: kind for kind in (Veth(), Macvlan(), Ipvlan())}

@@ -22,6 +22,25 @@ BUSYBOX = '/bin/busybox'
 READY_TIMEOUT = 30
 
 
+def busybox_rootfs():
+    """A tar of /bin/busybox and its applet links, for ``docker import``."""
+    applets = subprocess.run([BUSYBOX, '--list'], check=True, text=True,
+                             capture_output=True).stdout.split()
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode='w') as rootfs:
+        for directory in ('bin', 'tmp', 'etc', 'proc', 'sys', 'dev'):
+            info = tarfile.TarInfo(directory)
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            rootfs.addfile(info)
+        rootfs.add(BUSYBOX, 'bin/busybox')
+        for applet in applets:
+            if applet != 'busybox':
+                info = tarfile.TarInfo('bin/' + applet)
+                info.type, info.linkname = tarfile.SYMTYPE, 'busybox'
+                rootfs.addfile(info)
+    return data.getvalue()
+
+
 class DockerError(RuntimeError):
     pass
 
@@ -123,23 +142,10 @@ class Dockerd(fixtures.Fixture):
 
     def import_busybox(self, tag):
         """Import a rootfs of /bin/busybox and its applet links as ``tag``."""
-        applets = subprocess.run([BUSYBOX, '--list'], check=True, text=True,
-                                 capture_output=True).stdout.split()
-        data = io.BytesIO()
-        with tarfile.open(fileobj=data, mode='w') as rootfs:
-            for directory in ('bin', 'tmp', 'etc', 'proc', 'sys', 'dev'):
-                info = tarfile.TarInfo(directory)
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                rootfs.addfile(info)
-            rootfs.add(BUSYBOX, 'bin/busybox')
-            for applet in applets:
-                if applet != 'busybox':
-                    info = tarfile.TarInfo('bin/' + applet)
-                    info.type, info.linkname = tarfile.SYMTYPE, 'busybox'
-                    rootfs.addfile(info)
+        data = busybox_rootfs()
         result = subprocess.run(
             (DOCKER, '-H', 'unix://' + self.socket, 'import', '-', tag),
-            input=data.getvalue(), capture_output=True, timeout=120)
+            input=data, capture_output=True, timeout=120)
         if result.returncode != 0:
             raise DockerError('docker import: %s' % result.stderr.decode())
         return tag

@@ -8,8 +8,10 @@ What would need a cloud (does this image, flavor, network exist? is the
 service in the catalog?) is answered by ``FakeCloud``.
 """
 
+import contextlib
 import os
 import types
+import uuid
 
 import fixtures
 from heat.common import context
@@ -200,3 +202,95 @@ class HeatTestCase(testtools.TestCase):
         for word in words:
             self.assertIn(word, str(error))
         return error
+
+
+class ConfigStore(object):
+    """Heat's software-config store (an RPC to the engine), in memory.
+
+    CloudConfig, SoftwareConfig and MultipartMime keep what they render
+    here, and a MultipartMime or a server reads its parts back by id, as
+    they do through the engine's database.
+    """
+
+    def __init__(self):
+        self.configs = {}
+
+    def __call__(self):
+        return self
+
+    def create_software_config(self, context, **props):
+        ident = str(uuid.uuid4())   # heat-config skips an id it deployed
+        self.configs[ident] = dict(props, id=ident)
+        return {'id': ident}
+
+    def show_software_config(self, context, ident):
+        # as the engine's database gives it back: empty lists, not None
+        config = dict(self.configs[ident])
+        for key, empty in (('inputs', []), ('outputs', []), ('options', {})):
+            config[key] = config.get(key) or empty
+        return config
+
+    @contextlib.contextmanager
+    def ignore_error_by_name(self, name):
+        yield
+
+
+def render_user_data(stack, server='server', metadata=None):
+    """The user_data Nova would get for ``server``, rendered by Heat.
+
+    Every software config the server's user_data is made of is created in
+    dependency order by its own ``handle_create``; the server's user_data
+    format then goes through Heat's ``build_userdata`` (for
+    SOFTWARE_CONFIG: Heat's own cloud-config, boothook and part handler,
+    each part of the MultipartMime, and ``metadata`` as cfn-init-data).
+    """
+    store = ConfigStore()
+    ids = {}
+
+    def create(name):
+        res = stack[name]
+        res.rpc_client = store
+        res.handle_create()
+        ids[name] = res.resource_id
+        pretend_created(stack, name, res.resource_id)
+
+    server_res = stack[server]
+    order = [r.name for r in stack.dependencies
+             if r.name != server and r.name in _config_names(stack)]
+    for name in order:
+        create(name)
+    user_data = server_res.properties['user_data']
+    content = store.show_software_config(None, user_data)['config']
+    fmt = server_res.properties['user_data_format']
+    plugin = server_res.client_plugin()
+    return plugin.build_userdata(metadata or {}, content, None, fmt)
+
+
+def _config_names(stack):
+    kinds = ('OS::Heat::CloudConfig', 'OS::Heat::SoftwareConfig',
+             'OS::Heat::MultipartMime')
+    return {name for name, res in stack.items() if res.type() in kinds}
+
+
+def render_deployment(stack, name, action, signal_url):
+    """What Heat puts in a server's metadata for deployment ``name``.
+
+    The deployment's config is created by its own resource, then the
+    deployment derives the config it sends (inputs with their values and
+    Heat's deploy_* inputs) with Heat's code. ``signal_url`` stands in for
+    the pre-signed heat-api-cfn URL Keystone credentials would make: the
+    test's own receiver.
+    """
+    store = ConfigStore()
+    deployment = stack[name]
+    for res_name in _config_names(stack):
+        res = stack[res_name]
+        res.rpc_client = store
+        res.handle_create()
+        pretend_created(stack, res_name, res.resource_id)
+    deployment.rpc_client = store
+    deployment._get_ec2_signed_url = lambda *args, **kwargs: signal_url
+    source = deployment._load_config()
+    derived = deployment._build_derived_config_params(action, source)
+    derived['id'] = store.create_software_config(None, **derived)['id']
+    return derived

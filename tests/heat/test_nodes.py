@@ -15,6 +15,7 @@ import subprocess
 import fixtures
 import yaml
 
+from magnum_iovisor.bootstrap import node as node_params
 from magnum_iovisor import policy
 from magnum_iovisor.registry import credentials
 from tests.heat import offline
@@ -84,6 +85,8 @@ class ClusterTestCase(offline.HeatTestCase):
         # as OS::Heat::RandomString makes it: 32 letters and digits
         offline.pretend_created(stack, 'registry_secret', 'secret', {
             'value': REGISTRY_SECRET})
+        offline.pretend_created(stack, 'registry_identity', 'identity', {
+            'value': stack['registry_identity'].properties['value']})
         return stack
 
     def member(self, cluster, group, index):
@@ -129,6 +132,17 @@ class TestSlave(ClusterTestCase):
         self.assertEqual(secret, credentials.read(second.path(path)))
         self.assertNotIn(secret.secret,
                          first.read('/etc/sysconfig/heat-params'))
+
+    def test_a_given_secret_reaches_masters_and_slaves(self):
+        # a registry that already holds the bay's nodes: its secret is
+        # passed in (Magnum's driver, or by hand) instead of a new one
+        given = 'Gv9' * 8
+        cluster = self.boot(iovisor_registry_secret=given)
+        for group in ('masters', 'slaves'):
+            node = self.node(self.member(cluster, group, 0))
+            path = node.heat_params()['IOVISOR_REGISTRY_CREDENTIALS']
+            self.assertEqual(given, credentials.read(node.path(path)).secret,
+                             group)
 
     def test_policy_file_is_the_seed_policy(self):
         cluster = self.boot(environments=['environments/seed-policy.yaml'])
@@ -226,10 +240,33 @@ class TestMaster(ClusterTestCase):
                 'MESOS_MASTER_IP': MASTER_IPS[index],
                 'MESOS_MASTERS': ','.join(MASTER_IPS),
                 'CLUSTER_NAME': 'mesos',
+                'IOVISOR_REGISTRY': 'zookeeper://10.0.0.3:2181,10.0.0.4:2181,'
+                                    '10.0.0.5:2181/magnum-iovisor',
+                'IOVISOR_REGISTRY_CREDENTIALS':
+                    '/etc/magnum-iovisor/zookeeper.secret',
+                'IOVISOR_DOCKER_NETWORK': '',
+                'IOVISOR_POLICY_FILE': '/etc/sysconfig/iovisor-policy.json',
             }, self.node(master).heat_params())
             self.assertEqual(
                 'port-%d' % index,
                 master['server'].properties['networks'][0]['port'])
+
+    def test_master_has_the_bay_identity_and_no_container_network(self):
+        cluster = self.boot(masters=1, slaves=1)
+        master = self.node(self.member(cluster, 'masters', 0))
+        slave = self.node(self.member(cluster, 'slaves', 0))
+        params = master.heat_params()
+        path = params['IOVISOR_REGISTRY_CREDENTIALS']
+        # the image's own readers accept what the master gets
+        self.assertEqual(credentials.read(slave.path(path)),
+                         credentials.read(master.path(path)))
+        settings = node_params.NodeParams.from_heat_params(params)
+        self.assertEqual(('', None), (settings.docker_network,
+                                      settings.routed_subnet))
+        self.assertEqual(policy.parse('', 'text'), policy.parse(
+            master.read(params['IOVISOR_POLICY_FILE']), 'json'))
+        self.assertNotIn(credentials.read(master.path(path)).secret,
+                         master.read('/etc/sysconfig/heat-params'))
 
 
 class TestFragments(offline.HeatTestCase):

@@ -58,7 +58,9 @@ class TestValidTemplates(offline.HeatTestCase):
             index=0, name='m0', cluster_name='mesos', image='ubuntu-mesos',
             flavor='m1.small', ssh_key_name='testkey',
             external_network='public', ports='port-0',
-            master_ips='10.0.0.3')).validate()
+            master_ips='10.0.0.3',
+            iovisor_registry='zookeeper://10.0.0.3:2181/magnum-iovisor',
+            iovisor_registry_secret='K3y' * 8)).validate()
 
     def test_every_file_is_reachable_from_the_cluster(self):
         # get_file and nested templates, as the client gathers them: no

@@ -8,8 +8,14 @@ out=$(realpath -m "${1:?usage: build.sh OUT_DIR}")
 root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
 
-if [ "${IMAGE_REUSE:-0}" = 1 ] && [ -s "$out/slave.raw" ]; then
-    echo "reusing $out/slave.raw"
+# What the image is built from (tox -e image and tox -e bay share it): the
+# elements and the package the image installs, as they are in the tree.
+stamp=$(cd "$root" && git ls-files -z elements magnum_iovisor bpf etc \
+            setup.cfg setup.py requirements.txt tests/image/build.sh \
+        | xargs -0 sha256sum | sha256sum | cut -d ' ' -f 1)
+if [ -s "$out/slave.raw" ] && { [ "${IMAGE_REUSE:-0}" = 1 ] ||
+        [ "$(cat "$out/slave.stamp" 2>/dev/null)" = "$stamp" ]; }; then
+    echo "reusing $out/slave.raw (built from these sources: $stamp)"
     exit 0
 fi
 rm -rf "$out"/slave.*
@@ -45,6 +51,7 @@ export DIB_MESOS_TARBALL=$out/mesos-stub.tar.gz
 export ELEMENTS_PATH=$root/elements:$root/elements/iovisor-mesos-slave/test-elements:$root/elements/mesos-agent/test-elements
 
 disk-image-create -a amd64 -t raw -o "$out/slave" \
-    debian-minimal baremetal \
+    debian-minimal baremetal iovisor-bay-node \
     iovisor-mesos-slave iovisor-mesos-slave-checks \
     mesos-agent mesos-agent-checks
+echo "$stamp" > "$out/slave.stamp"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs inside the booted test slave (kernel command line systemd.run=),
-# ordered after the slave's units. Writes to the serial console:
+# Runs inside the booted test slave as the last script of its user-data
+# (cloud-init's final stage, after multi-user.target, after the slave's boot
+# script). Writes to the serial console:
 #   CHECK ok: NAME | CHECK FAILED: NAME, then its output indented
 #   POLICY <policy in force, text form>
 #   JOURNAL <lines of the slave units' journal>
@@ -119,7 +120,85 @@ agent_configured() {
         grep -qx 'MESOS_CONTAINERIZERS=docker,mesos' /run/mesos-agent.flags
 }
 
+SEED=/run/iovisor-test/seed
+
+# Still running (this is its last stage); its final status is printed as
+# CLOUD-INIT once it is done, see the end.
+cloud_init_done() {
+    cloud-init status --long
+    grep -q '^ROUTED_SUBNET=' /etc/sysconfig/heat-params &&
+        grep -q 'ROUTED_SUBNET' /var/lib/cloud/instance/user-data.txt
+}
+
+dhcp_on_eth0() {
+    ip -4 -o addr show dev eth0
+    ip -4 -o addr show dev eth0 | grep -q 'inet 10\.0\.2\.15/' &&
+        grep -rqs 'dhcp' /etc/network/interfaces.d/
+}
+
+container_ip() {
+    docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"
+}
+
+# Real containers through the Docker driver on the node's own network
+# (ipvlan on eth0): db (200) serves, web (100) may reach it, an untagged
+# container (group 0) and a stranger (300) may not.
+containers_enforced() {
+    local db ok=0 src expected result
+    mkdir -p "$SEED" && mount -o ro LABEL=CIDATA "$SEED" || return 1
+    docker import "$SEED/busybox.tar" mi-busybox:guest >/dev/null || return 1
+    docker network inspect -f 'mode={{index .Options "iovisor.mode"}} parent={{index .Options "iovisor.parent"}}' iovisor
+    docker run -d --name db --network iovisor --expose 200/0 \
+        --restart unless-stopped mi-busybox:guest sleep 3600 || return 1
+    db=$(container_ip db)
+    echo "db: $db"
+    for src in "100 pass" "300 drop" "none drop"; do
+        read -r src expected <<< "$src"
+        if [ "$src" = none ]; then expose=(); else expose=(--expose "$src/0"); fi
+        if docker run --rm --network iovisor "${expose[@]}" mi-busybox:guest \
+                ping -c 1 -W 2 "$db" >/dev/null 2>&1; then
+            result=pass
+        else
+            result=drop
+        fi
+        echo "container ($src) -> db (200): $result (expected $expected)"
+        [ "$result" = "$expected" ] || ok=1
+    done
+    iovisor-policy endpoints -f value
+    return $ok
+}
+
+apparmor_profile_loaded() {
+    grep docker-default /sys/kernel/security/apparmor/profiles &&
+        [ "$(docker inspect -f '{{.AppArmorProfile}}' db)" = docker-default ]
+}
+
+# The Heat agent's script hook runs the template's deployment script
+# (heat-templates/fragments/apply-iovisor-policy.sh), which hands the new
+# policy to iovisor-bootstrap --heat-config; heat-config's answer is JSON.
+heat_config_hook_answers() {
+    local answer
+    answer=$(python3 -c '
+import json, sys
+print(json.dumps({"id": "guest-check-1", "name": "policy", "group": "script",
+    "config": open(sys.argv[1]).read(),
+    "inputs": [{"name": "iovisor_policy", "type": "Json",
+                "value": {"rules": [{"src": 100, "dst": 200}]}}],
+    "outputs": [], "options": {}}))' "$SEED/apply-iovisor-policy.sh" |
+        /var/lib/heat-config/hooks/script) || return 1
+    echo "$answer"
+    python3 -c '
+import json, sys
+answer = json.loads(sys.argv[1])
+inner = json.loads(answer["deploy_stdout"])
+assert answer["deploy_status_code"] == 0, answer
+assert inner["deploy_status_code"] == 0, inner
+' "$answer" && [ "$(iovisor-policy export)" = "100>200" ]
+}
+
 echo "UPTIME $(cut -d ' ' -f 1 /proc/uptime) s at the start of the check"
+check "cloud-init wrote the Heat parameters from its NoCloud seed" cloud_init_done
+check "eth0 configured by DHCP on first boot" dhcp_on_eth0
 check "bpffs mounted at /sys/fs/bpf" findmnt -t bpf /sys/fs/bpf
 check "iovisor-configure.service succeeded" systemctl is-active iovisor-configure.service
 check "registry passed into the daemon's config" grep -x \
@@ -132,14 +211,24 @@ check "classifiers compiled against this kernel's headers" compiled_here
 check "injected policy loaded" policy_loaded
 check "policy enforced between ipvlan namespaces" ipvlan_enforced
 check "mesos agent started with flags from heat-params" agent_configured
+check "real containers enforced on the ipvlan network" containers_enforced
+check "docker-default AppArmor profile confines the container" apparmor_profile_loaded
 
 echo "POLICY $(iovisor-policy export 2>&1 | tr '\n' ' ')"
+check "heat-config script hook deploys a new policy and answers" heat_config_hook_answers
 journalctl -b -o cat --no-pager -u iovisor-configure.service \
-    -u iovisor-bootstrap.service -u mesos-agent.service | sed 's/^/JOURNAL /'
+    -u iovisor-bootstrap.service -u mesos-agent.service -u cloud-init.service \
+    -u cloud-final.service | sed 's/^/JOURNAL /'
+sed 's/^/JOURNAL /' /var/log/cloud-init-output.log
 if [ "$failures" -eq 0 ]; then
     echo "GUEST-CHECK RESULT passed"
 else
     echo "GUEST-CHECK RESULT failed ($failures)"
 fi
+# cloud-init's verdict on the whole boot (this script's result included),
+# then power off: from a process that outlives this script.
+setsid sh -c 'cloud-init status --wait >/dev/null 2>&1
+    echo "CLOUD-INIT $(cloud-init status 2>&1 | tr "\n" " " | sed "s/ *$//")" >/dev/ttyS0
+    sync; poweroff -f' </dev/null >/dev/null 2>&1 &
 sync
 exit "$failures"

@@ -1,12 +1,17 @@
 """The slave image: files in the built image, then a boot in qemu.
 
 ``tox -e image`` builds ``$IMAGE_DIR/slave.raw`` first (build.sh). The
-boot tests attach a small disk labelled ``heat-params`` (the test element
-copies its ``sysconfig/*`` to ``/etc/sysconfig``, as cloud-init would) and
-run ``guest-check.sh`` from it once the slave's units are done; its
-verdict comes back on the serial console.
+boot tests give the guest a NIC (qemu user networking, restricted: nothing
+leaves it; its DHCP server answers) and a NoCloud seed disk: cloud-init
+writes heat-params, the policy and ``guest-check.sh`` from its user-data,
+as it would from Nova's, and runs ``guest-check.sh`` as the last script
+of the user-data (cloud-init's final stage comes after multi-user.target,
+so the slave's units are done); its verdict comes back on the serial
+console, and cloud-init's own status once it has finished.
 """
 
+import email.mime.multipart
+import email.mime.text
 import filecmp
 import json
 import os
@@ -16,37 +21,39 @@ import tempfile
 import uuid
 
 import testtools
+import yaml
+
+from tests.functional import dockerd
+from tests.image import nocloud
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 IMAGE_DIR = os.environ.get('IMAGE_DIR', os.path.join(ROOT, '.tox', 'image',
                                                      'image'))
 IMAGE = os.path.join(IMAGE_DIR, 'slave')
-BOOT_TIMEOUT = 600
+BOOT_TIMEOUT = 1200   # TCG on a busy 2-core machine
 
 SEED_POLICY = {'rules': [{'src': 100, 'dst': 0}, {'src': 0, 'dst': 100},
                          {'src': 100, 'dst': 100}, {'src': 100, 'dst': 200},
                          {'src': 200, 'dst': 100}]}
 HEAT_PARAMS = {
-    # The guest has no NIC to be a parent (-nic none keeps it off every
-    # network), so its Docker network is routed veth; ipvlan is exercised
-    # by the guest check on a parent it makes.
-    'IOVISOR_MODE': 'veth',
+    # The seed's mode, on the NIC cloud-init configured by DHCP.
+    'IOVISOR_MODE': 'ipvlan',
     'ROUTED_SUBNET': '10.1.1.0/24',
     'IOVISOR_PARENT': 'eth0',
     'IOVISOR_REGISTRY': 'zookeeper://10.0.0.5:2181/iovisor',
     'IOVISOR_POLICY_FILE': '/etc/sysconfig/iovisor-policy.json',
-    'MESOS_MASTERS_IPS': '10.0.0.5 10.0.0.6',
+    'MESOS_MASTERS': '10.0.0.5,10.0.0.6',
 }
+FRAGMENTS = os.path.join(ROOT, 'heat-templates', 'fragments')
+BOOT_SCRIPT = os.path.join(FRAGMENTS, 'configure-mesos-agent.sh')
+DEPLOY_SCRIPT = os.path.join(FRAGMENTS, 'apply-iovisor-policy.sh')
 CMDLINE = ' '.join([
     'root=LABEL=cloudimg-rootfs', 'rw', 'console=ttyS0', 'quiet',
+    'net.ifnames=0',
     'loglevel=3', 'systemd.show_status=false',
     'systemd.unit=multi-user.target',
-    'systemd.wants=kernel-command-line.service',
     'systemd.mask=systemd-networkd-wait-online.service',
-    'systemd.run=/run/iovisor-test/guest-check.sh',
-    'systemd.run_success_action=poweroff-force',
-    'systemd.run_failure_action=poweroff-force',
 ])
 
 
@@ -114,6 +121,15 @@ class ImageFilesTest(testtools.TestCase):
             self.assertEqual('/opt/magnum-iovisor/venv/bin/' + tool,
                              os.readlink(self.path('usr/local/bin', tool)))
 
+    def test_heat_agent_runs_its_phases_with_dib_run_parts(self):
+        # os-refresh-config calls dib-run-parts by name, from PATH
+        for tool in ('os-collect-config', 'os-refresh-config',
+                     'os-apply-config', 'dib-run-parts'):
+            self.assertEqual('/opt/heat-agent/venv/bin/' + tool,
+                             os.readlink(self.path('usr/local/bin', tool)))
+            self.assertTrue(os.path.isfile(self.path(
+                'opt/heat-agent/venv/bin', tool)), tool)
+
     def test_imports_bcc_and_package_in_a_chroot(self):
         done = run('chroot', self.mnt, '/opt/magnum-iovisor/venv/bin/python',
                    '-c', 'import bcc, magnum_iovisor.bootstrap; print("ok")')
@@ -139,8 +155,23 @@ class ImageFilesTest(testtools.TestCase):
     def test_mesos_from_the_operator_tarball(self):
         with open(self.path('usr/local/sbin/mesos-agent')) as agent:
             self.assertIn('/run/mesos-agent.flags', agent.read())
-        self.assertTrue(os.access(self.path('usr/local/libexec/'
-                                            'mesos-agent-env'), os.X_OK))
+        # its environment comes from the one heat-params reader only
+        self.assertFalse(os.path.exists(self.path('usr/local/libexec/'
+                                                  'mesos-agent-env')))
+        with open(self.path('etc/systemd/system/mesos-agent.service')
+                  ) as unit:
+            self.assertIn('ExecStartPre=/usr/local/bin/iovisor-bootstrap '
+                          '--mesos-agent-env /run/mesos-agent/env',
+                          unit.read())
+
+
+def multipart(cloud_config, *scripts):
+    """user-data as Heat's MultipartMime makes it: config, then scripts."""
+    message = email.mime.multipart.MIMEMultipart()
+    message.attach(email.mime.text.MIMEText(cloud_config, 'cloud-config'))
+    for script in scripts:
+        message.attach(email.mime.text.MIMEText(script, 'x-shellscript'))
+    return message.as_string()
 
 
 class Boot:
@@ -148,27 +179,36 @@ class Boot:
 
     def __init__(self, workdir, heat_params, policy_text):
         self.workdir = workdir
-        config = os.path.join(workdir, 'config')
-        os.makedirs(os.path.join(config, 'sysconfig'))
-        with open(os.path.join(config, 'sysconfig', 'heat-params'),
-                  'w') as out:
-            for key, value in heat_params.items():
-                out.write('%s="%s"\n' % (key, value))
-        with open(os.path.join(config, 'sysconfig', 'iovisor-policy.json'),
-                  'w') as out:
-            out.write(policy_text)
-        shutil.copy(os.path.join(HERE, 'guest-check.sh'), config)
-        os.chmod(os.path.join(config, 'guest-check.sh'), 0o755)
-        self.disk = os.path.join(workdir, 'heat-params.img')
-        run('mkfs.ext4', '-q', '-L', 'heat-params', '-d', config, self.disk,
-            '16M')
+        lines = ''.join('%s="%s"\n' % item for item in heat_params.items())
+        with open(os.path.join(HERE, 'guest-check.sh')) as check:
+            guest_check = check.read()
+        cloud_config = '#cloud-config\n' + yaml.safe_dump({'write_files': [
+            {'path': '/etc/sysconfig/heat-params', 'permissions': '0644',
+             'content': lines},
+            {'path': '/etc/sysconfig/iovisor-policy.json',
+             'permissions': '0644', 'content': policy_text},
+        ]})
+        with open(BOOT_SCRIPT) as script:
+            # cloud-init runs the scripts in order, last stage of the boot
+            # (after multi-user.target): the slave's boot script, then the
+            # check, which powers the guest off once cloud-init is done.
+            user_data = multipart(cloud_config, script.read(), guest_check)
+        with open(DEPLOY_SCRIPT) as script:
+            deploy_script = script.read()
+        self.disk = nocloud.write_seed(
+            os.path.join(workdir, 'seed.img'), user_data,
+            nocloud.meta_data('iid-' + uuid.uuid4().hex[:8], 'slave-0'),
+            {'busybox.tar': dockerd.busybox_rootfs(),
+             'apply-iovisor-policy.sh': deploy_script})
         self.log = os.path.join(workdir, 'serial.log')
 
     def run(self):
         """Boot until the check powers the guest off; return the lines."""
         subprocess.run(
             ['qemu-system-x86_64', '-accel', 'tcg', '-m', '2048',
-             '-smp', '2', '-display', 'none', '-no-reboot', '-nic', 'none',
+             '-smp', '2', '-display', 'none', '-no-reboot',
+             # restrict=on: the guest reaches nothing outside it
+             '-nic', 'user,model=virtio-net-pci,restrict=on',
              '-snapshot', '-kernel', IMAGE + '.vmlinuz',
              '-initrd', IMAGE + '.initrd',
              '-drive', 'file=%s.raw,format=raw,if=virtio' % IMAGE,
@@ -194,6 +234,9 @@ class GuestResult:
                             if line.startswith('POLICY ')), None)
         self.journal = '\n'.join(line[len('JOURNAL '):] for line in lines
                                  if line.startswith('JOURNAL '))
+        self.cloud_init = next((line[len('CLOUD-INIT '):].strip()
+                                for line in lines
+                                if line.startswith('CLOUD-INIT ')), None)
 
     def assert_passed(self):
         """What makes tox -e image fail when the guest says so."""
@@ -217,6 +260,8 @@ class GuestTest(testtools.TestCase):
         result = self.boot(HEAT_PARAMS, json.dumps(SEED_POLICY))
         result.assert_passed()
         self.assertEqual({
+            'cloud-init wrote the Heat parameters from its NoCloud seed': 'ok',
+            'eth0 configured by DHCP on first boot': 'ok',
             'bpffs mounted at /sys/fs/bpf': 'ok',
             'iovisor-configure.service succeeded': 'ok',
             "registry passed into the daemon's config": 'ok',
@@ -227,10 +272,16 @@ class GuestTest(testtools.TestCase):
             'injected policy loaded': 'ok',
             'policy enforced between ipvlan namespaces': 'ok',
             'mesos agent started with flags from heat-params': 'ok',
+            'real containers enforced on the ipvlan network': 'ok',
+            'docker-default AppArmor profile confines the container': 'ok',
+            'heat-config script hook deploys a new policy and answers': 'ok',
         }, result.checks)
+        self.assertEqual('status: done', result.cloud_init)
         self.assertEqual('world<>100 100>100 100<>200', result.policy)
         for pair in ('web -> db: pass', 'db -> outside: drop',
-                     'outside -> db: drop'):
+                     'outside -> db: drop',
+                     'container (100) -> db (200): pass (expected pass)',
+                     'container (300) -> db (200): drop (expected drop)'):
             self.assertIn(pair, '\n'.join(result.lines))
 
     def test_broken_policy_fails_the_guest_check(self):
@@ -246,6 +297,14 @@ class GuestTest(testtools.TestCase):
             'iovisor-docker-plugin.service active'])
         self.assertEqual('FAILED', result.checks[
             'mesos agent started with flags from heat-params'])
+        # No network was made: no container runs, let alone unfiltered.
+        self.assertEqual('FAILED', result.checks[
+            'real containers enforced on the ipvlan network'])
+        self.assertNotIn('container (300) -> db (200): pass',
+                         '\n'.join(result.lines))
+        # and cloud-init says so, with the slave's boot script's reason
+        self.assertEqual('status: error', result.cloud_init)
+        self.assertIn('iovisor-bootstrap failed', result.journal)
         self.assertIn('bad policy, nothing changed', result.journal)
         self.assertIn('rule 6: group 70000 out of range 0..65535',
                       result.journal)

@@ -12,6 +12,13 @@ import fixtures
 import testtools
 
 from magnum_iovisor import bootstrap
+from magnum_iovisor.bootstrap import boot
+from magnum_iovisor.bootstrap import deployment
+from magnum_iovisor.bootstrap import docker_network
+from magnum_iovisor.bootstrap import heat_params
+from magnum_iovisor.bootstrap import mesos_agent
+from magnum_iovisor.bootstrap import node
+from magnum_iovisor.bootstrap import registry_config
 from magnum_iovisor.cmd import bootstrap as cmd
 from magnum_iovisor import policy as policy_model
 
@@ -102,8 +109,8 @@ class BootstrapTest(testtools.TestCase):
     def params(self, **values):
         values.setdefault('ROUTED_SUBNET', '10.1.1.0/24')
         values.setdefault('IOVISOR_POLICY_FILE', self.policy_file)
-        return bootstrap.NodeParams.from_heat_params(
-            bootstrap.read_heat_params(self.heat_params(**values)))
+        return node.NodeParams.from_heat_params(
+            heat_params.read(self.heat_params(**values)))
 
 
 class HeatParamsTest(BootstrapTest):
@@ -115,7 +122,7 @@ class HeatParamsTest(BootstrapTest):
             IOVISOR_REGISTRY_CREDENTIALS='/etc/magnum-iovisor/zk.secret',
             IOVISOR_POLICY_FILE='/etc/sysconfig/p.yaml',
             IOVISOR_DOCKER_NETWORK='tenant-a')
-        self.assertEqual(bootstrap.NodeParams(
+        self.assertEqual(node.NodeParams(
             mode='macvlan',
             routed_subnet=ipaddress.IPv4Network('10.1.7.0/24'),
             parent='ens3',
@@ -125,7 +132,7 @@ class HeatParamsTest(BootstrapTest):
             docker_network='tenant-a'), params)
 
     def test_defaults(self):
-        params = bootstrap.NodeParams.from_heat_params(
+        params = node.NodeParams.from_heat_params(
             {'ROUTED_SUBNET': '10.1.1.0/24'})
         self.assertEqual(('ipvlan', 'eth0', 'local',
                           '/etc/sysconfig/iovisor-policy.json', 'iovisor'),
@@ -140,7 +147,7 @@ class HeatParamsTest(BootstrapTest):
             IOVISOR_PARENT='eth1'
             EVIL="$(touch %s/owned)"
             ''' % self.dir))
-        values = bootstrap.read_heat_params(path)
+        values = heat_params.read(path)
         self.assertEqual('10.0.0.5 10.0.0.6', values['MESOS_MASTERS_IPS'])
         self.assertEqual('eth1', values['IOVISOR_PARENT'])
         self.assertEqual('$(touch %s/owned)' % self.dir, values['EVIL'])
@@ -149,7 +156,7 @@ class HeatParamsTest(BootstrapTest):
     def test_missing_file(self):
         path = os.path.join(self.dir, 'nope')
         error = self.assertRaises(bootstrap.BootstrapError,
-                                  bootstrap.read_heat_params, path)
+                                  heat_params.read, path)
         self.assertIn(path, str(error))
         self.assertIn('No such file', str(error))
 
@@ -157,14 +164,14 @@ class HeatParamsTest(BootstrapTest):
         path = self.write('heat-params', 'ROUTED_SUBNET="10.1.1.0/24"\n'
                                          'export\n')
         error = self.assertRaises(bootstrap.BootstrapError,
-                                  bootstrap.read_heat_params, path)
+                                  heat_params.read, path)
         self.assertIn("'export' is not a KEY=\"value\" assignment",
                       str(error))
 
     def test_unbalanced_quote(self):
         path = self.write('heat-params', 'IOVISOR_MODE="ipvlan\n')
         error = self.assertRaises(bootstrap.BootstrapError,
-                                  bootstrap.read_heat_params, path)
+                                  heat_params.read, path)
         self.assertIn('not shell KEY="value" lines', str(error))
 
     def assertRejected(self, fragment, **values):
@@ -196,13 +203,13 @@ class HeatParamsTest(BootstrapTest):
 class BootTest(BootstrapTest):
     def test_veth_network_has_no_parent(self):
         docker = FakeDocker()
-        bootstrap.ensure_network(docker, self.params(
+        docker_network.ensure_network(docker, self.params(
             ROUTED_SUBNET='10.1.1.0/24', IOVISOR_MODE='veth'))
         self.assertEqual({'iovisor.mode': 'veth'}, docker.created[0][3])
 
     def test_boot_loads_policy_and_creates_network(self):
         dataplane, docker = FakeDataplane(), FakeDocker()
-        bootstrap.boot(self.params(IOVISOR_MODE='ipvlan'), dataplane, docker)
+        boot.boot(self.params(IOVISOR_MODE='ipvlan'), dataplane, docker)
         self.assertEqual(policy_model.parse(SEED), dataplane.current)
         self.assertEqual([('iovisor', 'iovisor', '10.1.1.0/24',
                            {'iovisor.mode': 'ipvlan',
@@ -211,27 +218,27 @@ class BootTest(BootstrapTest):
     def test_rerun_with_same_parameters_changes_nothing(self):
         dataplane, docker = FakeDataplane(), FakeDocker()
         params = self.params()
-        bootstrap.boot(params, dataplane, docker)
-        bootstrap.boot(params, dataplane, docker)
+        boot.boot(params, dataplane, docker)
+        boot.boot(params, dataplane, docker)
         self.assertEqual(([], []), dataplane.writes[-1])
         self.assertEqual(1, len(docker.created))
 
     def test_rerun_with_changed_policy_applies_only_the_diff(self):
         dataplane, docker = FakeDataplane(), FakeDocker()
-        bootstrap.boot(self.params(), dataplane, docker)
+        boot.boot(self.params(), dataplane, docker)
         self.write('iovisor-policy.json', json.dumps({'rules': [
             {'src': 100, 'dst': 0}, {'src': 0, 'dst': 100},
             {'src': 100, 'dst': 100}, {'src': 100, 'dst': 200},
             {'src': 200, 'dst': 100, 'action': 'deny'},
             {'src': 300, 'dst': 100}]}))
-        bootstrap.boot(self.params(), dataplane, docker)
+        boot.boot(self.params(), dataplane, docker)
         upserts, removals = dataplane.writes[-1]
         self.assertEqual([policy_model.Rule(200, 100, 'deny'),
                           policy_model.Rule(300, 100)], upserts)
         self.assertEqual([], removals)
         self.write('iovisor-policy.json', json.dumps({'rules': [
             {'src': 100, 'dst': 0}, {'src': 0, 'dst': 100}]}))
-        bootstrap.boot(self.params(), dataplane, docker)
+        boot.boot(self.params(), dataplane, docker)
         self.assertEqual(([], [(100, 100, None, None), (100, 200, None, None),
                                (200, 100, None, None),
                                (300, 100, None, None)]),
@@ -242,7 +249,7 @@ class BootTest(BootstrapTest):
         docker = FakeDocker()
         self.write('iovisor-policy.json',
                    '{"rules": [{"src": 100, "dst": 70000}]}')
-        error = self.assertRaises(policy_model.PolicyError, bootstrap.boot,
+        error = self.assertRaises(policy_model.PolicyError, boot.boot,
                                   self.params(), dataplane, docker)
         self.assertIn(self.policy_file, str(error))
         self.assertIn('70000 out of range', str(error))
@@ -252,7 +259,7 @@ class BootTest(BootstrapTest):
 
     def test_missing_policy_file(self):
         os.unlink(self.policy_file)
-        error = self.assertRaises(bootstrap.BootstrapError, bootstrap.boot,
+        error = self.assertRaises(bootstrap.BootstrapError, boot.boot,
                                   self.params(), FakeDataplane(),
                                   FakeDocker())
         self.assertIn('cannot read the policy %s' % self.policy_file,
@@ -261,15 +268,15 @@ class BootTest(BootstrapTest):
     def test_policy_in_any_format(self):
         dataplane = FakeDataplane()
         path = self.write('policy.yaml', 'rules:\n  - {src: 1, dst: 2}\n')
-        bootstrap.boot(self.params(IOVISOR_POLICY_FILE=path,
-                                   IOVISOR_DOCKER_NETWORK=''),
-                       dataplane, None)
+        boot.boot(self.params(IOVISOR_POLICY_FILE=path,
+                              IOVISOR_DOCKER_NETWORK=''),
+                  dataplane, None)
         self.assertEqual(policy_model.parse('1>2'), dataplane.current)
 
     def test_existing_network_with_other_settings_is_an_error(self):
         docker = FakeDocker()
-        bootstrap.boot(self.params(), FakeDataplane(), docker)
-        error = self.assertRaises(bootstrap.BootstrapError, bootstrap.boot,
+        boot.boot(self.params(), FakeDataplane(), docker)
+        error = self.assertRaises(bootstrap.BootstrapError, boot.boot,
                                   self.params(IOVISOR_MODE='macvlan'),
                                   FakeDataplane(), docker)
         self.assertIn('Docker network iovisor exists', str(error))
@@ -278,13 +285,13 @@ class BootTest(BootstrapTest):
 
     def test_no_network_when_name_is_empty(self):
         docker = FakeDocker()
-        bootstrap.boot(self.params(IOVISOR_DOCKER_NETWORK=''),
-                       FakeDataplane(), docker)
+        boot.boot(self.params(IOVISOR_DOCKER_NETWORK=''),
+                  FakeDataplane(), docker)
         self.assertEqual([], docker.created)
 
     def test_registry_goes_into_the_daemon_config(self):
         path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')
-        bootstrap.write_registry_config(self.params(
+        registry_config.write_registry_config(self.params(
             IOVISOR_REGISTRY='zookeeper://10.0.0.5:2181/iovisor'), path)
         with open(path) as conf:
             self.assertIn('[registry]\nbackend = zookeeper\n'
@@ -293,7 +300,7 @@ class BootTest(BootstrapTest):
 
     def test_registry_credentials_file_goes_into_the_daemon_config(self):
         path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')
-        bootstrap.write_registry_config(self.params(
+        registry_config.write_registry_config(self.params(
             IOVISOR_REGISTRY='zookeeper://10.0.0.5:2181/iovisor',
             IOVISOR_REGISTRY_CREDENTIALS='/etc/magnum-iovisor/zk.secret'),
             path)
@@ -307,7 +314,7 @@ class BootTest(BootstrapTest):
 
     def test_local_registry_goes_into_the_daemon_config(self):
         path = os.path.join(self.dir, 'conf.d', 'heat-params.conf')
-        bootstrap.write_registry_config(self.params(
+        registry_config.write_registry_config(self.params(
             IOVISOR_REGISTRY='local'), path)
         with open(path) as conf:
             self.assertIn('[registry]\nbackend = local\n', conf.read())
@@ -328,11 +335,11 @@ class DockerCliTest(BootstrapTest):
             fi
             ''' % (log, inspect_output, inspect_status, inspect_status)))
         os.chmod(path, 0o755)
-        return bootstrap.DockerCli(path), log
+        return docker_network.DockerCli(path), log
 
     def test_creates_missing_network(self):
         docker, log = self.fake_docker('[]', 1)
-        self.assertEqual('created', bootstrap.ensure_network(
+        self.assertEqual('created', docker_network.ensure_network(
             docker, self.params(IOVISOR_PARENT='ens3')))
         with open(log) as calls:
             self.assertEqual(
@@ -349,15 +356,15 @@ class DockerCliTest(BootstrapTest):
             'Options': {'iovisor.mode': 'ipvlan',
                         'iovisor.parent': 'eth0'}}]), 0)
         self.assertEqual('present',
-                         bootstrap.ensure_network(docker, self.params()))
+                         docker_network.ensure_network(docker, self.params()))
         with open(log) as calls:
             self.assertEqual(['network inspect iovisor'],
                              calls.read().splitlines())
 
     def test_docker_missing(self):
-        docker = bootstrap.DockerCli(os.path.join(self.dir, 'no-docker'))
+        docker = docker_network.DockerCli(os.path.join(self.dir, 'no-docker'))
         error = self.assertRaises(bootstrap.BootstrapError,
-                                  bootstrap.ensure_network, docker,
+                                  docker_network.ensure_network, docker,
                                   self.params())
         self.assertIn('docker network inspect iovisor', str(error))
 
@@ -370,25 +377,25 @@ class SoftwareDeploymentTest(BootstrapTest):
                 'config': ''}
 
     def test_json_object_input(self):
-        policy = bootstrap.policy_from_deployment(self.deployment(
+        policy = deployment.policy_from_deployment(self.deployment(
             {'rules': [{'src': 1, 'dst': 2, 'action': 'deny'}]}))
         self.assertEqual(policy_model.parse('1>2:deny'), policy)
 
     def test_text_input_and_list_of_deployments(self):
-        policy = bootstrap.policy_from_deployment(
+        policy = deployment.policy_from_deployment(
             [self.deployment('1>2'), {'inputs': []},
              self.deployment('3<>4')])
         self.assertEqual(policy_model.parse('3<>4'), policy)
 
     def test_missing_input(self):
         error = self.assertRaises(bootstrap.BootstrapError,
-                                  bootstrap.policy_from_deployment,
+                                  deployment.policy_from_deployment,
                                   {'inputs': []})
         self.assertIn('no input named iovisor_policy', str(error))
 
     def test_bad_policy_input(self):
         error = self.assertRaises(policy_model.PolicyError,
-                                  bootstrap.policy_from_deployment,
+                                  deployment.policy_from_deployment,
                                   self.deployment('1>2 3>x'))
         self.assertIn('heat-config input iovisor_policy: rule 2', str(error))
 
@@ -529,3 +536,51 @@ class CommandTest(BootstrapTest):
         status, out = self.run_cmd('--heat-config', stdin='{oops')
         self.assertEqual(1, status)
         self.assertIn('not JSON', json.loads(out)['deploy_stderr'])
+
+
+class MesosAgentEnvTest(BootstrapTest):
+    def test_agent_env_from_the_templates_keys(self):
+        env = mesos_agent.agent_env({'MESOS_MASTERS': '10.0.0.5,10.0.0.6:2182',
+                                     'IOVISOR_DOCKER_NETWORK': 'tenant-a'})
+        self.assertEqual('zk://10.0.0.5:2181,10.0.0.6:2182/mesos',
+                         env['MESOS_MASTER'])
+        self.assertEqual('docker,mesos', env['MESOS_CONTAINERIZERS'])
+        self.assertEqual('docker_network:tenant-a', env['MESOS_ATTRIBUTES'])
+        self.assertEqual('5mins', env['MESOS_EXECUTOR_REGISTRATION_TIMEOUT'])
+
+    def test_masters_missing_names_the_key(self):
+        error = self.assertRaises(bootstrap.BootstrapError,
+                                  mesos_agent.agent_env,
+                                  {'MESOS_MASTERS_IPS': '10.0.0.5'})
+        self.assertIn('MESOS_MASTERS is missing', str(error))
+
+    def test_command_writes_the_environment_file(self):
+        out = os.path.join(self.dir, 'run', 'env')
+        status = cmd.run(['--config-file', self.write('empty.conf', ''),
+                          '--heat-params', self.heat_params(
+                              MESOS_MASTERS='10.0.0.5',
+                              MESOS_AGENT_ATTRIBUTES='rack:a'),
+                          '--mesos-agent-env', out],
+                         node_factory=Node(None, None).factory)
+        self.assertEqual(0, status)
+        with open(out) as env:
+            lines = env.read().splitlines()
+        self.assertIn('MESOS_MASTER=zk://10.0.0.5:2181/mesos', lines)
+        self.assertIn("MESOS_ATTRIBUTES='rack:a;docker_network:iovisor'",
+                      lines)
+
+
+class KeyTableTest(testtools.TestCase):
+    def test_defaults_come_from_the_table(self):
+        self.assertEqual('ipvlan', heat_params.value({}, 'IOVISOR_MODE'))
+        self.assertEqual('macvlan', heat_params.value(
+            {'IOVISOR_MODE': ' macvlan '}, 'IOVISOR_MODE'))
+        self.assertRaises(bootstrap.BootstrapError, heat_params.value, {},
+                          'MESOS_MASTERS')
+
+    def test_roles(self):
+        self.assertIn('ROUTED_SUBNET', heat_params.keys('slave'))
+        self.assertNotIn('ROUTED_SUBNET', heat_params.keys('master'))
+        self.assertIn('MESOS_MASTERS', heat_params.keys('master'))
+        self.assertNotIn('IOVISOR_DOCKER_NETWORK',
+                         heat_params.keys('slave', written=True))

@@ -439,7 +439,8 @@ class DualStackTest(testtools.TestCase):
                                 gateway6='fd00:77::1')
         self.assertEqual({'StaticRoutes': [
             {'Destination': '0.0.0.0/0', 'RouteType': 1},
-            {'Destination': '::/0', 'RouteType': 1}]},
+            {'Destination': '::/0', 'RouteType': 1}],
+            'DisableGatewayService': True},
             links.Ipvlan().join_info(network))
 
     def test_ipv4_only_network_refuses_an_ipv6_address(self):
