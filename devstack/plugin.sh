@@ -1,6 +1,7 @@
 #!/bin/bash
 # devstack plugin: the iovisor Mesos bay driver for Magnum.
 #   - installs magnum-iovisor where Magnum runs (registers the driver);
+#   - puts its label checks into magnum-api's paste pipeline;
 #   - disables Magnum's own mesos_ubuntu_v1, which claims the same
 #     (vm, ubuntu, mesos) cluster type;
 #   - builds the bay image (masters and slaves) with diskimage-builder
@@ -21,6 +22,15 @@ function configure_magnum_iovisor {
     fi
     iniset "$MAGNUM_CONF" iovisor_bay heat_templates_dir \
         "$MAGNUM_IOVISOR_DIR/heat-templates"
+    # magnum-api refuses bad iovisor labels on every path only with this
+    # filter in its pipeline (doc/walkthrough.md, section 1)
+    local paste=${MAGNUM_API_PASTE:-/etc/magnum/api-paste.ini} pipeline
+    iniset "$paste" filter:iovisor paste.filter_factory \
+        magnum_iovisor.magnum.api_validation:filter_factory
+    pipeline=$(iniget "$paste" pipeline:main pipeline)
+    if [[ " $pipeline " != *" iovisor "* ]]; then
+        iniset "$paste" pipeline:main pipeline "${pipeline/api_v1/iovisor api_v1}"
+    fi
 }
 
 function build_magnum_iovisor_image {
