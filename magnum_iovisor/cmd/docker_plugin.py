@@ -56,7 +56,8 @@ def main(argv=None):
                  cluster.host_name)
         host = agent.Agent(plane, cluster)
         # never fatal: a bad [metrics] listen is logged, Docker is served
-        metrics_server = metrics.serve(conf.metrics, plane, cluster)
+        metrics_server = metrics.serve(conf.metrics, plane, cluster,
+                                       docker.state_dir)
         try:
             network_driver = driver.Driver(
                 host, state.Store(docker.state_dir),

@@ -20,6 +20,8 @@ from prometheus_client import core
 from prometheus_client import exposition
 from prometheus_client import process_collector
 
+from magnum_iovisor.plugin import failures
+from magnum_iovisor.plugin import quarantine
 from magnum_iovisor import policy
 from magnum_iovisor import telemetry
 
@@ -226,6 +228,38 @@ class DataplaneCollector:
         return [info]
 
 
+class StateFilesCollector:
+    """What the driver's state directory says went wrong, read on scrape.
+
+    Endpoints left without network because their filters could not be put
+    on (``iovisor-policy failures``), by kind, and the state files set
+    aside as unusable (``iovisor-policy quarantined``).
+    """
+
+    def __init__(self, state_dir):
+        self.state_dir = state_dir
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        found = core.CounterMetricFamily(
+            'iovisor_endpoint_failures', 'Endpoints given no network because '
+            'their filters could not be put on, by kind (attach: at Join; '
+            'sandbox: it never appeared); unreadable: a damaged line',
+            labels=('kind',))
+        by_kind = collections.Counter(
+            f.kind if f.kind in failures.KINDS else 'unreadable'
+            for f in failures.listing(self.state_dir))
+        for kind in failures.KINDS + ('unreadable',):
+            found.add_metric((kind,), by_kind[kind])
+        set_aside = core.GaugeMetricFamily(
+            'iovisor_quarantined_state_files', 'State files moved aside as '
+            'unusable (iovisor-policy quarantined)')
+        set_aside.add_metric((), len(quarantine.listing(self.state_dir)))
+        return [found, set_aside]
+
+
 class Server:
     """prometheus_client's HTTP server for one collector registry."""
 
@@ -241,7 +275,7 @@ class Server:
         self.thread.join(5)
 
 
-def serve(conf, dataplane, registry_backend=None):
+def serve(conf, dataplane, registry_backend=None, state_dir=None):
     """Serve the metrics on ``conf.listen``; None when off or impossible.
 
     Never raises: a bad or busy address is logged and the daemon goes on
@@ -255,6 +289,8 @@ def serve(conf, dataplane, registry_backend=None):
         registry = core.CollectorRegistry()
         registry.register(DataplaneCollector(dataplane, registry_backend,
                                              conf.per_rule_limit))
+        if state_dir is not None:
+            registry.register(StateFilesCollector(state_dir))
         process_collector.ProcessCollector(registry=registry)
         server = Server(registry, host, port)
     except ListenError as exc:

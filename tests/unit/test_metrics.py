@@ -1,5 +1,6 @@
 """The metrics collector on an in-memory dataplane, and the server's start."""
 
+import os
 import socket
 import urllib.request
 
@@ -9,6 +10,8 @@ from prometheus_client import exposition
 from prometheus_client import parser
 import testtools
 
+from magnum_iovisor.plugin import failures
+from magnum_iovisor.plugin import quarantine
 from magnum_iovisor import policy
 from magnum_iovisor.telemetry import metrics
 
@@ -276,3 +279,33 @@ class ServeTest(testtools.TestCase):
         self.assertIsNone(metrics.serve(Conf(listen), CountingDataplane()))
         self.assertIn('metrics: not served: [metrics] listen %s: Address '
                       'already in use' % listen, self.log.output)
+
+
+class StateFilesCollectorTest(testtools.TestCase):
+    def test_failures_and_quarantined_files_are_read_on_scrape(self):
+        state_dir = self.useFixture(fixtures.TempDir()).path
+        collector = metrics.StateFilesCollector(state_dir)
+        samples = scrape(collector)
+        self.assertEqual(0, samples[('iovisor_endpoint_failures_total',
+                                     (('kind', 'attach'),))])
+        self.assertEqual(0, samples[('iovisor_quarantined_state_files',
+                                     ())])
+        failures.record(state_dir, 'attach', 'e1' * 32, 'veth1', 'EPERM')
+        failures.record(state_dir, 'sandbox', 'e2' * 32, 'veth2', 'timeout')
+        failures.record(state_dir, 'attach', 'e3' * 32, 'veth3', 'EPERM')
+        with open(failures.path(state_dir), 'a') as damaged:
+            damaged.write('{"kind": \n')
+        os.makedirs(os.path.join(state_dir, 'endpoints'))
+        bad = os.path.join(state_dir, 'endpoints', 'e4.json')
+        with open(bad, 'w') as state:
+            state.write('{')
+        quarantine.move(state_dir, 'endpoints', bad, 'not JSON')
+        samples = scrape(collector)
+        self.assertEqual(2, samples[('iovisor_endpoint_failures_total',
+                                     (('kind', 'attach'),))])
+        self.assertEqual(1, samples[('iovisor_endpoint_failures_total',
+                                     (('kind', 'sandbox'),))])
+        self.assertEqual(1, samples[('iovisor_endpoint_failures_total',
+                                     (('kind', 'unreadable'),))])
+        self.assertEqual(1, samples[('iovisor_quarantined_state_files',
+                                     ())])
