@@ -20,6 +20,7 @@ from tests.functional import cluster
 from tests.functional import plugin_daemon
 from tests.functional import seed
 from tests.functional import test_docker_plugin
+from tests.functional import test_metrics
 
 POLICY = '100>0 0>100'       # 100 may reach the outside; 300 may not
 ALLOWED, DENIED = 100, 300
@@ -118,7 +119,11 @@ class AttachFaultTest(test_docker_plugin.DockerPluginTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.faulty = FaultyPluginDaemon(default_mode='macvlan')
+        cls.metrics_url = 'http://127.0.0.1:%d/metrics' % (
+            test_metrics.free_port())
+        cls.faulty = FaultyPluginDaemon(
+            default_mode='macvlan',
+            metrics_listen=cls.metrics_url.split('/')[2])
         cls.faulty.setUp()
         cls.addClassCleanup(cls.faulty.cleanUp)
 
@@ -145,6 +150,12 @@ class AttachFaultTest(test_docker_plugin.DockerPluginTestCase):
         self.assertEqual(1, len(shown), shown)
         self.assertEqual('attach', shown[0]['Kind'])
         self.assertIn('injected attach fault', shown[0]['Reason'])
+        # and the metrics count it
+        samples, _ = test_metrics.scrape(self.metrics_url)
+        self.assertEqual(1, samples['iovisor_endpoint_failures_total',
+                                    (('kind', 'attach'),)])
+        self.assertEqual(0, samples['iovisor_endpoint_failures_total',
+                                    (('kind', 'sandbox'),)])
 
 
 def failures_shown(plugin):
