@@ -71,11 +71,12 @@ class PluginDaemon(fixtures.Fixture):
         with open(self.config_file, 'w') as conf:
             conf.write('[dataplane]\npin_dir = %s\n\n'
                        '[docker]\nsocket_path = %s\nstate_dir = %s\n'
-                       'default_mode = %s\n\n[metrics]\nlisten = %s\n'
+                       'default_mode = %s\n'
                        % (self.pin_dir, self.socket, self.state_dir,
-                          self.default_mode, self.metrics_listen))
+                          self.default_mode))
             conf.write(''.join('%s = %s\n' % item
                                for item in self.docker.items()))
+            conf.write('\n[metrics]\nlisten = %s\n' % self.metrics_listen)
             if self.registry:
                 conf.write('\n[registry]\n' + ''.join(
                     '%s = %s\n' % item for item in self.registry.items()))
