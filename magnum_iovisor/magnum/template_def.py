@@ -24,7 +24,7 @@ import os
 from magnum.common import exception
 from magnum.drivers.heat import template_def
 
-from magnum_iovisor import bootstrap
+from magnum_iovisor.bootstrap import node
 from magnum_iovisor.magnum import templates
 from magnum_iovisor import policy
 
@@ -34,8 +34,8 @@ def _policy(text):
 
 
 def _mode(text):
-    if text not in bootstrap.MODES:
-        raise ValueError('not one of %s' % ', '.join(bootstrap.MODES))
+    if text not in node.MODES:
+        raise ValueError('not one of %s' % ', '.join(node.MODES))
     return text
 
 
