@@ -11,18 +11,11 @@ import socket
 import struct
 import sys
 
+from magnum_iovisor.telemetry.packet import checksum
+
 SOL_PACKET = 263
 PACKET_QDISC_BYPASS = 20
 ETH_P_IP = 0x0800
-
-
-def checksum(data):
-    if len(data) % 2:
-        data += b'\0'
-    total = sum(struct.unpack('!%dH' % (len(data) // 2), data))
-    while total >> 16:
-        total = (total & 0xffff) + (total >> 16)
-    return ~total & 0xffff
 
 
 def frame(src_mac, dst_mac, src_ip, dst_ip, seq):
