@@ -200,7 +200,7 @@ static __always_inline int sent_by(struct __sk_buff *skb,
 	/* without a socket (the kernel's own ARP, ICMP) no namespace tells */
 	if (in_sandbox(src) && skb->sk) {
 		owner = endpoint_netns.lookup((struct address *)pkt->flow.saddr);
-		cookie = bpf_get_netns_cookie(skb);
+		cookie = skb_netns_cookie(skb);
 	}
 	return own_endpoint(src, owner, skb->ifindex, cookie, direction);
 }
@@ -300,7 +300,8 @@ int from_parent(struct __sk_buff *skb)
 {
 	u32 zero = 0;
 
-	if (!from_sandbox(host_netns.lookup(&zero), bpf_get_netns_cookie(skb)))
+	if (!PARENT_GUARD ||
+	    !from_sandbox(host_netns.lookup(&zero), skb_netns_cookie(skb)))
 		return TC_ACT_OK;
 	return classify(skb, DIR_FROM_PARENT);
 }

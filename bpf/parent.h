@@ -25,6 +25,17 @@
 
 #include "maps.h"
 
+/* The namespace of a packet's socket. Kernels that refuse the helper in tc
+ * programs (magnum_iovisor/dataplane/features.py) get 0: own_endpoint then
+ * goes by ifindex alone, and from_parent judges nothing. */
+#ifdef HAVE_TC_NETNS_COOKIE
+#define skb_netns_cookie(skb) bpf_get_netns_cookie(skb)
+#define PARENT_GUARD 1
+#else
+#define skb_netns_cookie(skb) ((u64)0)
+#define PARENT_GUARD 0
+#endif
+
 /* Whether the parent judges a packet: only what a sandbox sent. The host's
  * own and forwarded packets (no socket of a sandbox) were judged where they
  * entered the host. */

@@ -13,6 +13,7 @@ from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane import audit as audit_mode
 from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import events
+from magnum_iovisor.dataplane import features
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
@@ -103,6 +104,8 @@ class Dataplane:
         """``conf`` is the [dataplane] option group."""
         self.pin_dir = conf.pin_dir
         self.version, self.compiled = loader.ensure_loaded(conf)
+        # whether from_parent judges anything on this kernel
+        self.guards_parent = features.tc_netns_cookie()
         self.maps = {
             name: PinnedMap(loader.map_pin(self.pin_dir, name), *types,
                             percpu=name in layout.PERCPU_MAPS)

@@ -9,6 +9,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import struct
 
 _lib = ctypes.CDLL(ctypes.util.find_library('bpf') or 'libbpf.so.1',
                    use_errno=True)
@@ -106,6 +107,9 @@ for _name, _args, _res in [
          ctypes.c_int),
         ('bpf_prog_test_run_opts', [ctypes.c_int, _c], ctypes.c_int),
         ('libbpf_num_possible_cpus', [], ctypes.c_int),
+        ('bpf_prog_load', [ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p,
+                           ctypes.c_char_p, ctypes.c_size_t, _c],
+         ctypes.c_int),
         ('ring_buffer__new', [ctypes.c_int, RING_CALLBACK, _c, _c], _c),
         ('ring_buffer__poll', [_c, ctypes.c_int], ctypes.c_int),
         ('ring_buffer__free', [_c], None)]:
@@ -131,6 +135,29 @@ def obj_pin(fd, path):
 
 def possible_cpus():
     return _check(_lib.libbpf_num_possible_cpus(), 'possible CPUs')
+
+
+def _insn(code, imm=0):
+    # struct bpf_insn: code, dst/src registers, offset, immediate
+    return struct.pack('<BBhi', code, 0, 0, imm)
+
+
+def probe_helper(prog_type, helper):
+    """Whether the verifier lets programs of ``prog_type`` call ``helper``.
+
+    Loads ``call helper; r0 = 0; exit``. libbpf_probe_bpf_helper is not
+    used: libbpf 1.1 (Debian 12) takes every refusal but "unknown func"
+    for a yes.
+    """
+    insns = (_insn(0x85, helper)      # BPF_JMP | BPF_CALL
+             + _insn(0xb7)            # BPF_ALU64 | BPF_MOV | BPF_K, r0 = 0
+             + _insn(0x95))           # BPF_JMP | BPF_EXIT
+    fd = _lib.bpf_prog_load(prog_type, b'probe', b'GPL', insns,
+                            len(insns) // 8, None)
+    if fd < 0:
+        return False
+    os.close(fd)
+    return True
 
 
 def map_info(fd):

@@ -3,7 +3,8 @@
 Programs are pinned under ``<pin_dir>/programs/<digest>/`` where the digest
 covers the C sources and the pin directory, so a process whose sources match
 reuses what is pinned without compiling, and a changed source gets new
-programs next to the old ones (which stay attached until replaced). Map
+programs next to the old ones (which stay attached until replaced). So do
+the kernel's features (features.py), which choose what is compiled. Map
 sizes are not part of it: they only matter when the maps are first created.
 """
 
@@ -15,6 +16,7 @@ import logging
 import os
 
 from magnum_iovisor.dataplane import bpffs
+from magnum_iovisor.dataplane import features
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor import shipped
@@ -38,7 +40,7 @@ def cflags(conf, src_dir):
             '-DPOLICY_ENTRIES_MAX=%d' % conf.policy_entries_max,
             '-DCONNTRACK_MAX=%d' % conf.conntrack_max,
             '-DDENIED_MAX=%d' % conf.denied_max,
-            '-DEVENTS_BYTES=%d' % conf.events_bytes]
+            '-DEVENTS_BYTES=%d' % conf.events_bytes] + features.cflags()
 
 
 def digest(src_dir, pin_dir):
@@ -49,6 +51,7 @@ def digest(src_dir, pin_dir):
             with open(os.path.join(src_dir, name), 'rb') as source:
                 sha.update(source.read())
     sha.update(pin_dir.encode())
+    sha.update(' '.join(features.cflags()).encode())
     return sha.hexdigest()[:16]
 
 

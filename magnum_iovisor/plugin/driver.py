@@ -254,6 +254,11 @@ class Driver:
         """from_parent on the parent's egress (bpf/classifier.c)."""
         if not self.tcx:
             return
+        if not self.agent.guards_parent:
+            # dataplane/features.py logged why
+            LOG.info('parent %s: from_parent not attached, this kernel '
+                     'cannot tell a sandbox\'s packets there', parent)
+            return
         try:
             self.agent.attach_parent(parent)
         except tcx.Unsupported as exc:

@@ -81,6 +81,10 @@ class Agent:
         with self.lock:
             return self.dataplane.detach_links(key)
 
+    @property
+    def guards_parent(self):
+        return self.dataplane.guards_parent
+
     def attach_parent(self, ifname):
         with self.lock:
             self.dataplane.attach_parent(ifname)

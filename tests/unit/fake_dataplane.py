@@ -13,6 +13,7 @@ class FakeDataplane:
         self.interfaces = {}     # ifname -> ifindex
         self.links = {}          # key -> ifname (tcx links)
         self.link_error = None   # raised by attach_links when set
+        self.guards_parent = True  # dataplane/features.py
 
     def endpoints(self):
         return sorted((a, e.group, e.ifindex)

@@ -228,6 +228,16 @@ class DriverTest(testtools.TestCase):
                                          NetworkID=net))
         return net
 
+    def test_no_parent_program_where_the_kernel_cannot_tell_sandboxes(self):
+        self.dataplane.guards_parent = False
+        self.useFixture(fixtures.MockPatchObject(driver.Driver, '_watch'))
+        net = self.macvlan_endpoint()
+        self.driver.join({'NetworkID': net, 'EndpointID': 'e1',
+                          'SandboxKey': '/run/netns/x'})
+        # the endpoint's own links still go on at Join
+        self.assertEqual({'e1': 'ime1'}, self.dataplane.links)
+        self.assertTrue(self.driver.tcx)
+
     def test_sandbox_side_endpoints_are_linked_at_join(self):
         watch = self.useFixture(fixtures.MockPatchObject(driver.Driver,
                                                          '_watch')).mock
@@ -303,6 +313,8 @@ class RecordingAgent:
     The registry does not carry IPv6 endpoints yet (branch registry-v2);
     DriverTest runs the real agent for IPv4.
     """
+
+    guards_parent = True
 
     def __init__(self):
         self.calls = []
