@@ -170,6 +170,20 @@ containers_enforced() {
     return $ok
 }
 
+# The image's kernel has tcx (elements/iovisor-mesos-slave, install.d/
+# 15-kernel): the running container's filters were linked at Join, before
+# Docker moved its interface. No from_parent on the parent: this kernel
+# refuses bpf_get_netns_cookie in tc programs (dataplane/features.py).
+tcx_linked() {
+    local links=/sys/fs/bpf/magnum-iovisor/links
+    uname -r
+    ls "$links"
+    ls "$links" | grep -q -- '-egress$' &&
+        ! ls "$links" | grep -q '^parent@' &&
+        ! journalctl -b -o cat -u iovisor-docker-plugin.service |
+            grep 'has no tcx'
+}
+
 apparmor_profile_loaded() {
     grep docker-default /sys/kernel/security/apparmor/profiles &&
         [ "$(docker inspect -f '{{.AppArmorProfile}}' db)" = docker-default ]
@@ -214,6 +228,7 @@ check "injected policy loaded" policy_loaded
 check "policy enforced between ipvlan namespaces" ipvlan_enforced
 check "mesos agent started with flags from heat-params" agent_configured
 check "real containers enforced on the ipvlan network" containers_enforced
+check "container filters linked at Join by tcx" tcx_linked
 check "docker-default AppArmor profile confines the container" apparmor_profile_loaded
 
 echo "POLICY $(iovisor-policy export 2>&1 | tr '\n' ' ')"

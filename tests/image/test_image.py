@@ -152,6 +152,15 @@ class ImageFilesTest(testtools.TestCase):
                              os.readlink(self.path('lib/modules', release,
                                                    'build')))
 
+    def test_one_kernel_and_it_has_tcx(self):
+        # bookworm's own 6.1 is replaced (install.d/15-kernel): tcx is
+        # Linux >= 6.6 (magnum_iovisor/dataplane/tcx.py)
+        releases = [r for r in os.listdir(self.path('lib/modules'))
+                    if os.path.isdir(self.path('lib/modules', r, 'kernel'))]
+        self.assertEqual(1, len(releases), releases)
+        major, minor = releases[0].split('.')[:2]
+        self.assertGreaterEqual((int(major), int(minor)), (6, 6), releases)
+
     def test_mesos_from_the_operator_tarball(self):
         with open(self.path('usr/local/sbin/mesos-agent')) as agent:
             self.assertIn('/run/mesos-agent.flags', agent.read())
@@ -273,6 +282,7 @@ class GuestTest(testtools.TestCase):
             'policy enforced between ipvlan namespaces': 'ok',
             'mesos agent started with flags from heat-params': 'ok',
             'real containers enforced on the ipvlan network': 'ok',
+            'container filters linked at Join by tcx': 'ok',
             'docker-default AppArmor profile confines the container': 'ok',
             'heat-config script hook deploys a new policy and answers': 'ok',
         }, result.checks)
