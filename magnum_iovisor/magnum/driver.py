@@ -23,7 +23,7 @@ class Driver(driver.HeatDriver):
 
     @property
     def provides(self):
-        return [{'server_type': 'vm', 'os': 'ubuntu', 'coe': 'mesos'}]
+        return [dict(kind) for kind in template_def.PROVIDES]
 
     def get_template_definition(self):
         return template_def.IovisorMesosTemplateDefinition()
@@ -31,9 +31,9 @@ class Driver(driver.HeatDriver):
     def create_cluster(self, context, cluster, cluster_create_timeout):
         """Refuse bad labels and node counts before anything reaches Heat.
 
-        The second line: magnum-api refuses bad labels already
-        (api_validation), but not node_count 0 at the cluster API (1.10
-        takes it), nor labels when api_validation was not registered.
+        The second line: magnum-api refuses both already (api_validation),
+        but not when api_validation was not registered, and not a scale
+        to 0 (the stack parameters, template_def).
         This runs in magnum-conductor, which records the error as the
         cluster's status_reason (CREATE_FAILED).
         """

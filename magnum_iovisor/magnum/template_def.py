@@ -40,6 +40,9 @@ def _mode(text):
 
 
 # label -> (Heat parameter, conversion raising ValueError)
+# the cluster templates our driver builds (driver.Driver.provides)
+PROVIDES = ({'server_type': 'vm', 'os': 'ubuntu', 'coe': 'mesos'},)
+
 LABELS = {
     'iovisor_policy': ('iovisor_policy', _policy),
     'iovisor_mode': ('iovisor_mode', _mode),
