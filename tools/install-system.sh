@@ -16,6 +16,8 @@ PACKAGES=(
 )
 # what tests/functional/zookeeper.py runs ZooKeeper with: Java and a logger
 PACKAGES+=(default-jre-headless libslf4j-java)
+# tests/image: the guest's way to the test's ZooKeeper (a qemu guestfwd)
+PACKAGES+=(socat)
 # Graphviz: tests render "iovisor-policy export --format dot" with it
 PACKAGES+=(graphviz)
 # monitor --journal: the journal's Python bindings (for the distro Python)

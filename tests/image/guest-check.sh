@@ -218,7 +218,7 @@ check "eth0 configured by DHCP on first boot" dhcp_on_eth0
 check "bpffs mounted at /sys/fs/bpf" findmnt -t bpf /sys/fs/bpf
 check "iovisor-configure.service succeeded" systemctl is-active iovisor-configure.service
 check "registry passed into the daemon's config" grep -x \
-    "hosts = 10.0.0.5:2181" \
+    "hosts = 10.0.2.100:2181" \
     /etc/magnum-iovisor/magnum-iovisor.conf.d/heat-params.conf
 check "iovisor-docker-plugin.service active" systemctl is-active iovisor-docker-plugin.service
 check "iovisor-bootstrap.service succeeded" systemctl is-active iovisor-bootstrap.service

@@ -24,6 +24,7 @@ import testtools
 import yaml
 
 from tests.functional import dockerd
+from tests.functional import zookeeper
 from tests.image import nocloud
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,12 +37,18 @@ BOOT_TIMEOUT = 1200   # TCG on a busy 2-core machine
 SEED_POLICY = {'rules': [{'src': 100, 'dst': 0}, {'src': 0, 'dst': 100},
                          {'src': 100, 'dst': 100}, {'src': 100, 'dst': 200},
                          {'src': 200, 'dst': 100}]}
+# Where the guest reaches ZooKeeper: qemu forwards each connection to it to
+# a socat in the network namespace of the test's ZooKeeper, on its loopback
+# (tests/functional/zookeeper.py, PrivateZooKeeper). The guest reaches
+# nothing else (restrict=on).
+REGISTRY = '10.0.2.100:2181'
 HEAT_PARAMS = {
     # The seed's mode, on the NIC cloud-init configured by DHCP.
     'IOVISOR_MODE': 'ipvlan',
     'ROUTED_SUBNET': '10.1.1.0/24',
     'IOVISOR_PARENT': 'eth0',
-    'IOVISOR_REGISTRY': 'zookeeper://10.0.0.5:2181/iovisor',
+    # the test's own ZooKeeper (Boot: qemu's guestfwd)
+    'IOVISOR_REGISTRY': 'zookeeper://%s/iovisor' % REGISTRY,
     'IOVISOR_POLICY_FILE': '/etc/sysconfig/iovisor-policy.json',
     'MESOS_MASTERS': '10.0.0.5,10.0.0.6',
 }
@@ -186,8 +193,10 @@ def multipart(cloud_config, *scripts):
 class Boot:
     """One qemu (TCG) boot of the image with the given Heat parameters."""
 
-    def __init__(self, workdir, heat_params, policy_text):
+    def __init__(self, workdir, heat_params, policy_text, netns):
+        """``netns``: where qemu runs, with the ZooKeeper on its loopback."""
         self.workdir = workdir
+        self.netns = netns
         lines = ''.join('%s="%s"\n' % item for item in heat_params.items())
         with open(os.path.join(HERE, 'guest-check.sh')) as check:
             guest_check = check.read()
@@ -213,11 +222,15 @@ class Boot:
 
     def run(self):
         """Boot until the check powers the guest off; return the lines."""
+        registry_ip, port = REGISTRY.split(':')
+        guestfwd = 'guestfwd=tcp:%s:%s-cmd:socat - TCP:127.0.0.1:%s' % (
+            registry_ip, port, port)
         subprocess.run(
-            ['qemu-system-x86_64', '-accel', 'tcg', '-m', '2048',
+            ['ip', 'netns', 'exec', self.netns,
+             'qemu-system-x86_64', '-accel', 'tcg', '-m', '2048',
              '-smp', '2', '-display', 'none', '-no-reboot',
              # restrict=on: the guest reaches nothing outside it
-             '-nic', 'user,model=virtio-net-pci,restrict=on',
+             '-nic', 'user,model=virtio-net-pci,restrict=on,' + guestfwd,
              '-snapshot', '-kernel', IMAGE + '.vmlinuz',
              '-initrd', IMAGE + '.initrd',
              '-drive', 'file=%s.raw,format=raw,if=virtio' % IMAGE,
@@ -259,7 +272,8 @@ class GuestTest(testtools.TestCase):
         workdir = tempfile.mkdtemp(prefix='iovisor-boot-%s-'
                                    % uuid.uuid4().hex[:6])
         self.addCleanup(shutil.rmtree, workdir)
-        boot = Boot(workdir, heat_params, policy_text)
+        registry = self.useFixture(zookeeper.PrivateZooKeeper())
+        boot = Boot(workdir, heat_params, policy_text, registry.netns)
         lines = boot.run()
         self.addDetail('serial', testtools.content.text_content(
             '\n'.join(lines)))
