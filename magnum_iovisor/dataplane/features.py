@@ -19,24 +19,24 @@ BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_FUNC_GET_NETNS_COOKIE = 122
 
 
+LIMITS = ('this kernel does not allow bpf_get_netns_cookie in tc programs: '
+          'a macvlan/ipvlan endpoint\'s own address is checked by interface '
+          'only, and nothing judges on the parent what a raw sender with '
+          'PACKET_QDISC_BYPASS sends past its own interface')
+
+
 @functools.lru_cache(maxsize=None)
 def tc_netns_cookie():
     """Whether tc programs may ask a packet's network namespace."""
-    try:
-        allowed = libbpf.probe_helper(BPF_PROG_TYPE_SCHED_CLS,
-                                      BPF_FUNC_GET_NETNS_COOKIE)
-    except libbpf.BpfError as exc:
-        LOG.warning('cannot probe bpf_get_netns_cookie in tc programs '
-                    '(%s); compiling without it', exc)
-        return False
-    if not allowed:
-        LOG.warning('this kernel does not allow bpf_get_netns_cookie in tc '
-                    'programs: a macvlan/ipvlan endpoint\'s own address is '
-                    'checked by interface only, and nothing judges on the '
-                    'parent what a raw sender with PACKET_QDISC_BYPASS sends '
-                    'past its own interface')
-    return allowed
+    return libbpf.probe_helper(BPF_PROG_TYPE_SCHED_CLS,
+                               BPF_FUNC_GET_NETNS_COOKIE)
 
 
 def cflags():
     return ['-DHAVE_TC_NETNS_COOKIE'] if tc_netns_cookie() else []
+
+
+def log_limits():
+    """Say once, where the classifiers are compiled, what this kernel lacks."""
+    if not tc_netns_cookie():
+        LOG.warning('%s', LIMITS)

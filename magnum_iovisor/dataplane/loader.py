@@ -118,6 +118,7 @@ def _compile_and_pin(src_dir, flags, prog_dir):
     from bcc import BPF  # only needed when nothing usable is pinned
 
     LOG.info('compiling %s into %s', src_dir, prog_dir)
+    features.log_limits()
     bpf = BPF(src_file=os.path.join(src_dir, MAIN_SOURCE).encode(),
               cflags=flags)
     try:

@@ -43,8 +43,9 @@ compiled_here() {
         ls /sys/fs/bpf/magnum-iovisor/programs/*/from_endpoint &&
         journalctl -b -o cat -u iovisor-docker-plugin.service \
             -u iovisor-bootstrap.service | grep compiling &&
-        { journalctl -b -o cat -u iovisor-bootstrap.service |
-              grep bpf_get_netns_cookie || true; }
+        { journalctl -b -o cat -u iovisor-docker-plugin.service \
+              -u iovisor-bootstrap.service | grep bpf_get_netns_cookie ||
+              true; }
 }
 
 policy_loaded() {
