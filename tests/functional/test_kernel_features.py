@@ -1,9 +1,9 @@
 """The classifiers built for a kernel without bpf_get_netns_cookie in tc.
 
-Debian 12's 6.1 (the bay image's kernel) refuses the helper there; this
-host's kernel allows it, so the variant is compiled here by saying the
-probe found nothing (dataplane/features.py), and the bay image's guest
-tests (tests/image) load it on the real 6.1.
+Debian 12's 6.1 and bookworm-backports' 6.12 (the bay image's kernel)
+refuse the helper there; this host's kernel allows it, so the variant is
+compiled here by saying the probe found nothing (dataplane/features.py),
+and the bay image's guest tests (tests/image) load it on the real 6.12.
 """
 
 import os
