@@ -171,6 +171,35 @@ containers_enforced() {
     return $ok
 }
 
+# What a container with CAP_NET_ADMIN can do to its own filters: delete its
+# clsact qdisc and set its interface down and up. The host's tc and ip do it
+# in the container's network namespace (busybox has no tc). Its group's
+# verdicts must hold: 100 still reaches db, 300 still does not.
+net_admin_cannot_shed() {
+    local db pid src expected result ok=0
+    db=$(container_ip db)
+    for src in "100 pass" "300 drop"; do
+        read -r src expected <<< "$src"
+        docker run -d --name "shed-$src" --cap-add NET_ADMIN \
+            --network iovisor --expose "$src/0" mi-busybox:guest \
+            sleep 600 >/dev/null || return 1
+        pid=$(docker inspect -f '{{.State.Pid}}' "shed-$src")
+        nsenter -t "$pid" -n tc qdisc del dev eth0 clsact
+        nsenter -t "$pid" -n ip link set eth0 down &&
+            nsenter -t "$pid" -n ip link set eth0 up || return 1
+        nsenter -t "$pid" -n tc qdisc show dev eth0
+        if docker exec "shed-$src" ping -c 1 -W 2 "$db" >/dev/null 2>&1; then
+            result=pass
+        else
+            result=drop
+        fi
+        echo "shed its qdisc: container ($src) -> db (200): $result (expected $expected)"
+        [ "$result" = "$expected" ] || ok=1
+        docker rm -f "shed-$src" >/dev/null
+    done
+    return $ok
+}
+
 # The image's kernel has tcx (elements/iovisor-mesos-slave, install.d/
 # 15-kernel): the running container's filters were linked at Join, before
 # Docker moved its interface. No from_parent on the parent: this kernel
@@ -230,6 +259,7 @@ check "policy enforced between ipvlan namespaces" ipvlan_enforced
 check "mesos agent started with flags from heat-params" agent_configured
 check "real containers enforced on the ipvlan network" containers_enforced
 check "container filters linked at Join by tcx" tcx_linked
+check "NET_ADMIN in a container cannot shed its filters" net_admin_cannot_shed
 check "docker-default AppArmor profile confines the container" apparmor_profile_loaded
 
 echo "POLICY $(iovisor-policy export 2>&1 | tr '\n' ' ')"
