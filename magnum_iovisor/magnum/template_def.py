@@ -39,10 +39,10 @@ def _mode(text):
     return text
 
 
-# label -> (Heat parameter, conversion raising ValueError)
 # the cluster templates our driver builds (driver.Driver.provides)
 PROVIDES = ({'server_type': 'vm', 'os': 'ubuntu', 'coe': 'mesos'},)
 
+# label -> (Heat parameter, conversion raising ValueError)
 LABELS = {
     'iovisor_policy': ('iovisor_policy', _policy),
     'iovisor_mode': ('iovisor_mode', _mode),
