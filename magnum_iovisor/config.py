@@ -155,6 +155,20 @@ docker_opts = [
                  help='Seconds to wait for Docker to move a macvlan/ipvlan '
                       'interface into its container before giving up on '
                       'attaching the classifiers to it.'),
+    cfg.StrOpt('qdisc_bypass_guard', default='auto',
+               choices=[('auto', 'only where from_parent cannot judge on '
+                                 'the parent what a container sends past '
+                                 'its own filters (kernels without '
+                                 'bpf_get_netns_cookie in tc programs, or '
+                                 'without tcx)'),
+                        ('always', 'on every kernel, as well as '
+                                   'from_parent')],
+               help='While a macvlan/ipvlan network exists, refuse '
+                    'setsockopt(PACKET_QDISC_BYPASS) to every socket '
+                    'outside the host\'s network namespace (a cgroup '
+                    'program on the cgroup v2 root; see README "Raw '
+                    'senders"). With the option, a raw sender skips its '
+                    'interface\'s egress filter.'),
 ]
 
 

@@ -63,7 +63,8 @@ def main(argv=None):
                 host, state.Store(docker.state_dir),
                 default_mode=docker.default_mode,
                 default_parent=docker.default_parent,
-                sandbox_timeout=docker.sandbox_timeout)
+                sandbox_timeout=docker.sandbox_timeout,
+                qdisc_bypass_guard=docker.qdisc_bypass_guard)
             host.routed_subnets = lambda: [
                 n.subnet for n in network_driver.networks.values()]
             subnets.append(cluster.held_subnets)

@@ -11,6 +11,7 @@ import typing
 from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane import audit as audit_mode
+from magnum_iovisor.dataplane import bypass
 from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import features
@@ -543,6 +544,17 @@ class Dataplane:
 
     def detach_links(self, key):
         return tcx.detach(self.pin_dir, key)
+
+    def refuse_bypass(self):
+        """PACKET_QDISC_BYPASS refused outside the host's namespace."""
+        bypass.attach(self.pin_dir)
+
+    def allow_bypass(self):
+        return bypass.detach(self.pin_dir)
+
+    @property
+    def refuses_bypass(self):
+        return bypass.attached(self.pin_dir)
 
     def linked(self, key):
         return tcx.attached(self.pin_dir, key)

@@ -4,7 +4,9 @@
 (this host's 6.18 allows it, Debian 12's 6.1 refuses it with "unknown func
 bpf_get_netns_cookie#122"). Without it the classifiers are compiled with
 the own-address check by ifindex alone, and ``from_parent`` (bpf/parent.h)
-passes everything, so the driver does not attach it (plugin/driver.py).
+passes everything, so the driver does not attach it and refuses raw
+senders the option that would go around the container's own filters
+(plugin/driver.py, dataplane/bypass.py).
 """
 
 import functools
@@ -21,8 +23,8 @@ BPF_FUNC_GET_NETNS_COOKIE = 122
 
 LIMITS = ('this kernel does not allow bpf_get_netns_cookie in tc programs: '
           'a macvlan/ipvlan endpoint\'s own address is checked by interface '
-          'only, and nothing judges on the parent what a raw sender with '
-          'PACKET_QDISC_BYPASS sends past its own interface')
+          'only, and containers are refused PACKET_QDISC_BYPASS instead of '
+          'being judged on the parent (dataplane/bypass.py)')
 
 
 @functools.lru_cache(maxsize=None)

@@ -112,7 +112,11 @@ for _name, _args, _res in [
          ctypes.c_int),
         ('ring_buffer__new', [ctypes.c_int, RING_CALLBACK, _c, _c], _c),
         ('ring_buffer__poll', [_c, ctypes.c_int], ctypes.c_int),
-        ('ring_buffer__free', [_c], None)]:
+        ('ring_buffer__free', [_c], None),
+        ('bpf_link_create', [ctypes.c_int, ctypes.c_int, ctypes.c_int, _c],
+         ctypes.c_int),
+        ('bpf_link_update', [ctypes.c_int, ctypes.c_int, _c], ctypes.c_int),
+        ('bpf_link_detach', [ctypes.c_int], ctypes.c_int)]:
     _func = getattr(_lib, _name)
     _func.argtypes = _args
     _func.restype = _res

@@ -28,11 +28,6 @@ BPF_TCX_INGRESS = 46
 BPF_TCX_EGRESS = 47
 
 _lib = libbpf._lib
-_lib.bpf_link_create.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                                 ctypes.c_void_p]
-_lib.bpf_link_create.restype = ctypes.c_int
-_lib.bpf_link_detach.argtypes = [ctypes.c_int]
-_lib.bpf_link_detach.restype = ctypes.c_int
 
 # sandbox-side orientation: what leaves the interface the container sent
 HOOKS = (('egress', 'from_endpoint', BPF_TCX_EGRESS),

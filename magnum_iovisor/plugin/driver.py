@@ -142,7 +142,7 @@ def _endpoint_address(text, subnet, family, endpoint_id):
 class Driver:
     def __init__(self, agent, store, kinds=None, default_mode='veth',
                  default_parent=None, sandbox_timeout=60.0,
-                 sandbox_in_use=sandbox.in_use):
+                 sandbox_in_use=sandbox.in_use, qdisc_bypass_guard='auto'):
         """``agent``: ``join``, ``tag`` and ``leave`` as ``Agent`` has them."""
         self.agent = agent
         self.store = store
@@ -151,6 +151,7 @@ class Driver:
         self.default_parent = default_parent
         self.sandbox_timeout = sandbox_timeout
         self.sandbox_in_use = sandbox_in_use
+        self.qdisc_bypass_guard = qdisc_bypass_guard
         # Requests run on one thread; sandbox watchers on their own.
         self.lock = threading.RLock()
         self.networks = store.networks()
@@ -247,28 +248,44 @@ class Driver:
                     other.parent == network.parent
                     for other in self.networks.values()):
                 self.agent.detach_parent(network.parent)
+            # a quarantined network's containers may be macvlan/ipvlan ones
+            if not any(other.parent for other in self.networks.values()) \
+                    and not quarantine.names(self.store.state_dir,
+                                             'networks'):
+                self.agent.allow_bypass()
         LOG.info('network %s deleted', network.id[:12])
         return {}
 
     def _guard_parent(self, parent):
-        """from_parent on the parent's egress (bpf/classifier.c)."""
-        if not self.tcx:
-            return
-        if not self.agent.guards_parent:
-            # dataplane/features.py logged why
-            LOG.info('parent %s: from_parent not attached, this kernel '
-                     'cannot tell a sandbox\'s packets there', parent)
+        """Judge, or refuse, what a sandbox sends past its own egress hook.
+
+        It is judged on the parent (from_parent, bpf/parent.h) or, where
+        the kernel cannot tell sandboxes there, never sent
+        (dataplane/bypass.py).
+        """
+        judged = self.tcx and self.agent.guards_parent
+        if judged:
+            try:
+                self.agent.attach_parent(parent)
+            except tcx.Unsupported as exc:
+                LOG.warning('%s: no tcx on the parent', exc)
+                self.tcx = judged = False
+            except (tc.AttachError, BpfError) as exc:
+                raise DriverError('cannot attach the classifier to parent '
+                                  '%s: %s' % (parent, exc))
+        if judged and self.qdisc_bypass_guard != 'always':
             return
         try:
-            self.agent.attach_parent(parent)
-        except tcx.Unsupported as exc:
-            LOG.warning('%s: no tcx, so nothing stops a container from '
-                        'sending past its own filters with '
-                        'PACKET_QDISC_BYPASS', exc)
-            self.tcx = False
-        except (tc.AttachError, BpfError) as exc:
-            raise DriverError('cannot attach the classifier to parent %s: %s'
-                              % (parent, exc))
+            self.agent.refuse_bypass()
+        except BpfError as exc:
+            raise DriverError('%s; a raw sender in a macvlan/ipvlan container '
+                              'could send past its filters, so no such '
+                              'network is served' % exc)
+        if not judged:
+            LOG.info('parent %s: from_parent not attached (this kernel '
+                     'cannot tell a sandbox\'s packets there); '
+                     'PACKET_QDISC_BYPASS is refused to containers instead',
+                     parent)
 
     # -- endpoints ------------------------------------------------------------
 

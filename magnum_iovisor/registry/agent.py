@@ -96,6 +96,14 @@ class Agent:
     def linked(self, key):
         return self.dataplane.linked(key)
 
+    def refuse_bypass(self):
+        with self.lock:
+            self.dataplane.refuse_bypass()
+
+    def allow_bypass(self):
+        with self.lock:
+            return self.dataplane.allow_bypass()
+
     def tag(self, address, group):
         """Classify and announce an endpoint ahead of its interface.
 

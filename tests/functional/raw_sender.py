@@ -5,6 +5,8 @@
 BYPASS 1 sets PACKET_QDISC_BYPASS: the kernel sends with dev_direct_xmit,
 past the interface's qdisc and tc/tcx egress hooks. Run inside the
 container's network namespace (nsenter), with only what CAP_NET_RAW gives.
+Exits 3, having sent nothing, when setting the option is refused
+(magnum_iovisor/dataplane/bypass.py).
 """
 
 import socket
@@ -30,7 +32,11 @@ def frame(src_mac, dst_mac, src_ip, dst_ip, seq):
 def main(iface, dst_mac, src_ip, dst_ip, count, bypass):
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     if bypass == '1':
-        sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+        try:
+            sock.setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS, 1)
+        except PermissionError as exc:
+            print('PACKET_QDISC_BYPASS refused: %s' % exc)
+            sys.exit(3)
     sock.bind((iface, 0))
     src_mac = sock.getsockname()[4]
     refused = 0

@@ -7,6 +7,7 @@ shows, whether or not an answer could come back.
 """
 
 import concurrent.futures
+import fcntl
 import ipaddress
 import json
 import os
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import uuid
 
+import fixtures
 import testtools
 
+from magnum_iovisor.dataplane import bypass as bypass_guard
 from tests.functional import cluster
 from tests.functional import plugin_daemon
 from tests.functional import seed
@@ -27,6 +30,7 @@ ALLOWED, DENIED = 100, 300
 STARTS, AT_ONCE = 50, 20
 SANDBOX_WAIT = '2'        # [docker] sandbox_timeout, seconds
 RAW_SENDER = os.path.join(os.path.dirname(__file__), 'raw_sender.py')
+BYPASS_LOCK = '/run/lock/magnum-iovisor-tests-bypass'
 
 FAULTY_DAEMON = '''
 import sys
@@ -224,11 +228,37 @@ class FaultyPluginDaemon(plugin_daemon.PluginDaemon):
         return [sys.executable, '-c', FAULTY_DAEMON]
 
 
-class RawBypassTest(test_docker_plugin.DockerPluginTestCase):
+class BypassLock(fixtures.Fixture):
+    """Turns between tests that set PACKET_QDISC_BYPASS and that refuse it.
+
+    Whether containers may set it is host-wide (dataplane/bypass.py):
+    tests that set it (shared) and tests that have it refused (exclusive)
+    take turns, across stestr's workers.
+    """
+
+    def __init__(self, exclusive):
+        super().__init__()
+        self.exclusive = exclusive
+
+    def _setUp(self):
+        fd = os.open(BYPASS_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        self.addCleanup(os.close, fd)      # and so unlocks
+        fcntl.flock(fd, fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH)
+
+
+class RawSenderCase(test_docker_plugin.DockerPluginTestCase):
     """A raw sender (CAP_NET_RAW, in Docker's default set) in a container."""
     mode = 'macvlan'
+    refuses_bypass = False
 
-    def send_raw(self, site, name, bypass, source=None):
+    def setUp(self):
+        super().setUp()
+        self.useFixture(BypassLock(self.refuses_bypass))
+        if self.refuses_bypass:
+            # before the lock goes, whatever became of the network
+            self.addCleanup(bypass_guard.detach, self.plugin.pin_dir)
+
+    def send_raw(self, site, name, bypass, source=None, refused=False):
         pid = self.dockerd.docker('inspect', '-f', '{{.State.Pid}}',
                                   name).stdout.strip()
         address = source or self.dockerd.address(name, site.network)
@@ -238,9 +268,14 @@ class RawBypassTest(test_docker_plugin.DockerPluginTestCase):
             ['nsenter', '-t', pid, '-n', sys.executable, RAW_SENDER,
              'eth0', outside_mac, address, site.outside_address, '20',
              '1' if bypass else '0'], capture_output=True, text=True)
-        self.assertEqual(0, result.returncode, result.stderr)
+        self.assertEqual(3 if refused else 0, result.returncode,
+                         result.stdout + result.stderr)
         self.addDetailUniqueName('raw', testtools.content.text_content(
             '%s bypass=%s: %s' % (name, bypass, result.stdout)))
+
+
+class RawBypassTest(RawSenderCase):
+    """Judged on the parent (from_parent) on this kernel."""
 
     def test_raw_frames_of_a_denied_container(self):
         site = self.site()
@@ -279,3 +314,28 @@ class RawBypassTest(test_docker_plugin.DockerPluginTestCase):
     def plugin_bound(self, address):
         plane = self.open_dataplane()
         return cluster.wait_for(lambda: plane.bound(address) is not None, 10)
+
+
+class BypassGuardTest(RawSenderCase):
+    """Refused at setsockopt, whatever the kernel.
+
+    As on kernels whose tc programs cannot ask a packet's namespace (the
+    bay image's 6.12; tests/image runs it there).
+    """
+    refuses_bypass = True
+    plugin_options = {'docker': {'qdisc_bypass_guard': 'always'}}
+
+    def test_a_container_cannot_set_qdisc_bypass(self):
+        site = self.site()
+        self.assertTrue(bypass_guard.attached(self.plugin.pin_dir))
+        self.open_dataplane().replace_policy(seed.policy.parse_text(POLICY))
+        allowed, denied = self.prefix + '-ok', self.prefix + '-no'
+        site.run_container(allowed, self.image, ALLOWED)
+        site.run_container(denied, self.image, DENIED)
+        before = in_echos(site)
+        self.send_raw(site, allowed, bypass=False)
+        self.assertEqual(before + 20, in_echos(site), 'control')
+        for name in (allowed, denied):
+            self.send_raw(site, name, bypass=True, refused=True)
+        self.send_raw(site, denied, bypass=False)
+        self.assertEqual(before + 20, in_echos(site))

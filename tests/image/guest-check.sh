@@ -200,6 +200,34 @@ net_admin_cannot_shed() {
     return $ok
 }
 
+# A raw sender may not go around its filters with PACKET_QDISC_BYPASS: this
+# kernel cannot tell sandboxes on the parent, so the daemon refuses the
+# option outside the host's namespace (dataplane/bypass.py). Asked from a
+# container's own cgroup and namespace it is refused; from the host's, not.
+SET_BYPASS='import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+try:
+    s.setsockopt(263, 20, 1)
+except PermissionError:
+    print("refused")
+    sys.exit(3)
+print("set")'
+
+bypass_refused() {
+    local pid cgroup inside outside
+    ls /sys/fs/bpf/magnum-iovisor/guards/qdisc-bypass || return 1
+    docker run -d --name raw-300 --network iovisor --expose 300/0 \
+        mi-busybox:guest sleep 600 >/dev/null || return 1
+    pid=$(docker inspect -f '{{.State.Pid}}' raw-300)
+    cgroup=/sys/fs/cgroup$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+    inside=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec nsenter -t "$2" -n \
+        python3 -c "$3"' sh "$cgroup" "$pid" "$SET_BYPASS")
+    outside=$(python3 -c "$SET_BYPASS")
+    echo "PACKET_QDISC_BYPASS in a container ($cgroup): $inside; on the host: $outside"
+    docker rm -f raw-300 >/dev/null
+    [ "$inside" = refused ] && [ "$outside" = set ]
+}
+
 # The image's kernel has tcx (elements/iovisor-mesos-slave, install.d/
 # 15-kernel): the running container's filters were linked at Join, before
 # Docker moved its interface. No from_parent on the parent: this kernel
@@ -260,6 +288,7 @@ check "mesos agent started with flags from heat-params" agent_configured
 check "real containers enforced on the ipvlan network" containers_enforced
 check "container filters linked at Join by tcx" tcx_linked
 check "NET_ADMIN in a container cannot shed its filters" net_admin_cannot_shed
+check "a raw sender in a container is refused PACKET_QDISC_BYPASS" bypass_refused
 check "docker-default AppArmor profile confines the container" apparmor_profile_loaded
 
 echo "POLICY $(iovisor-policy export 2>&1 | tr '\n' ' ')"

@@ -298,6 +298,8 @@ class GuestTest(testtools.TestCase):
             'real containers enforced on the ipvlan network': 'ok',
             'container filters linked at Join by tcx': 'ok',
             'NET_ADMIN in a container cannot shed its filters': 'ok',
+            'a raw sender in a container is refused PACKET_QDISC_BYPASS':
+                'ok',
             'docker-default AppArmor profile confines the container': 'ok',
             'heat-config script hook deploys a new policy and answers': 'ok',
         }, result.checks)
@@ -307,7 +309,8 @@ class GuestTest(testtools.TestCase):
                      'outside -> db: drop',
                      'container (100) -> db (200): pass (expected pass)',
                      'container (300) -> db (200): drop (expected drop)',
-                     'shed its qdisc: container (300) -> db (200): drop'):
+                     'shed its qdisc: container (300) -> db (200): drop',
+                     'PACKET_QDISC_BYPASS in a container (/sys/fs/cgroup/'):
             self.assertIn(pair, '\n'.join(result.lines))
         # bookworm-backports' 6.12 refuses the helper in tc programs: the
         # variant without it (magnum_iovisor/dataplane/features.py) runs

@@ -14,6 +14,8 @@ class FakeDataplane:
         self.links = {}          # key -> ifname (tcx links)
         self.link_error = None   # raised by attach_links when set
         self.guards_parent = True  # dataplane/features.py
+        self.refuses_bypass = False  # dataplane/bypass.py
+        self.bypass_error = None   # raised by refuse_bypass when set
 
     def endpoints(self):
         return sorted((a, e.group, e.ifindex)
@@ -80,6 +82,15 @@ class FakeDataplane:
 
     def detach_parent(self, ifname):
         return self.links.pop('parent@' + ifname, None) is not None
+
+    def refuse_bypass(self):
+        if self.bypass_error:
+            raise self.bypass_error
+        self.refuses_bypass = True
+
+    def allow_bypass(self):
+        was, self.refuses_bypass = self.refuses_bypass, False
+        return was
 
     def detach_links(self, key):
         return self.links.pop(key, None) is not None

@@ -237,6 +237,34 @@ class DriverTest(testtools.TestCase):
         # the endpoint's own links still go on at Join
         self.assertEqual({'e1': 'ime1'}, self.dataplane.links)
         self.assertTrue(self.driver.tcx)
+        # and no socket in a container may skip them (dataplane/bypass.py)
+        self.assertTrue(self.dataplane.refuses_bypass)
+        self.driver.leave({'NetworkID': net, 'EndpointID': 'e1'})
+        self.driver.delete_endpoint({'NetworkID': net, 'EndpointID': 'e1'})
+        self.driver.delete_network({'NetworkID': net})
+        self.assertFalse(self.dataplane.refuses_bypass)
+
+    def test_bypass_refused_only_where_the_parent_cannot_judge(self):
+        self.macvlan_endpoint()
+        self.assertFalse(self.dataplane.refuses_bypass)
+        self.driver.qdisc_bypass_guard = 'always'
+        self.driver.reconcile()
+        self.assertTrue(self.dataplane.refuses_bypass)
+
+    def test_no_macvlan_network_without_the_bypass_guard(self):
+        self.dataplane.guards_parent = False
+        self.dataplane.bypass_error = tcx.libbpf.BpfError(
+            1, 'no cgroup v2 hierarchy')
+        self.driver.kinds = {'veth': self.veth, 'macvlan': FakeMacvlan()}
+        request = create_network({'iovisor.mode': 'macvlan',
+                                  'iovisor.parent': 'lo'})
+        request['NetworkID'] = net = 'm' * 64
+        error = self.assertRaises(driver.DriverError,
+                                  self.driver.create_network, request)
+        self.assertIn('no cgroup v2 hierarchy', str(error))
+        self.assertIn('no such network is served', str(error))
+        self.assertNotIn(net, self.driver.networks)
+        self.assertNotIn(net, self.new_driver().networks)
 
     def test_sandbox_side_endpoints_are_linked_at_join(self):
         watch = self.useFixture(fixtures.MockPatchObject(driver.Driver,
@@ -338,6 +366,12 @@ class RecordingAgent:
         pass
 
     def detach_parent(self, ifname):
+        pass
+
+    def refuse_bypass(self):
+        pass
+
+    def allow_bypass(self):
         pass
 
     def bind(self, addresses, netns):
