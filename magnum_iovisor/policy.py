@@ -283,6 +283,13 @@ class Policy:
         return [Rule(k[0], k[1], self._actions[k], k[2], k[3])
                 for k in sorted(self._actions, key=_order)]
 
+    def items(self):
+        """(Rule.key, Action) of every rule, in no order.
+
+        Faster than ``rules`` where the order does not matter.
+        """
+        return self._actions.items()
+
     def action(self, src, dst, protocol=None, ports=None):
         """The action of the rule with exactly this key, or None."""
         return self._actions.get((src, dst, protocol, ports))

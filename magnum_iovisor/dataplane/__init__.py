@@ -4,6 +4,9 @@
 offers the operations the CLI and the Docker driver need.
 """
 
+import contextlib
+import gc
+import itertools
 import os
 import time
 import typing
@@ -48,6 +51,23 @@ class Traced(typing.NamedTuple):
     reason: typing.Optional[str]    # a drop reason (lower case), or None
     rule: typing.Optional[policy_model.Rule]   # None: no rule matched
     audited: bool                   # a policy drop audit mode lets pass
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Hold off the cyclic garbage collector over a bulk policy write.
+
+    A 100,000-rule policy makes a million short-lived tuples; each batch
+    of them would start a collection that walks every live object again.
+    Reference counting still frees them all as they go.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class MapFull(BpfError):
@@ -133,10 +153,13 @@ class Dataplane:
     # -- policy ---------------------------------------------------------------
 
     def _installed(self):
-        """{rule key: (index, layout.Action)} of the rules in force."""
-        return {(d.src, d.dst, d.proto, d.port_low, d.port_high):
-                (index, layout.Action(d.action))
-                for (index,), d in self.maps['rules'].items()}
+        """{rule key: (index, action)} of the rules in force.
+
+        The action is the plain int of a layout.Action.
+        """
+        return {(src, dst, proto, low, high): (index, action)
+                for (index,), (src, dst, action, proto, low, high, _)
+                in self.maps['rules'].items(plain=True)}
 
     def rule_index(self, rule):
         """The counters index of ``rule`` (a policy.Rule), or None."""
@@ -226,19 +249,22 @@ class Dataplane:
 
         Counters of rules that stay are kept. Every packet sees either the
         old or the new verdict while the entries change, never a mix that
-        allows more than both. Returns (upserts, removals): the rules
-        written and the keys (src, dst, proto, low, high) removed.
+        allows more than both. Returns (upserts, removals): the keys
+        (src, dst, proto, low, high) of the rules written and removed.
         """
-        # the model validated every rule already
-        wanted = {rule_key(rule): _ACTIONS[rule.action]
-                  for rule in new.rules}
-        installed = self._installed()
-        upserts, removals = self._apply(installed, wanted)
-        return upserts, removals
+        allow, allowed, denied = (policy_model.Action.ALLOW,
+                                  layout.Action.ALLOW, layout.Action.DENY)
+        protocols = {None: 0, **PROTOCOLS}
+        with _collector_paused():
+            # the model validated every rule already
+            wanted = {(src, dst, protocols[protocol], *(ports or (0, 0))):
+                      allowed if action is allow else denied
+                      for (src, dst, protocol, ports), action in new.items()}
+            return self._apply(self._installed(), wanted)
 
     def _apply(self, installed, wanted):
+        """Write what differs; return the keys (changed, removed)."""
         rules_map = self.maps['rules']
-        policy_map = self.maps['policy']
         if len(wanted) > rules_map.max_entries:
             extra = sorted(wanted)[rules_map.max_entries]
             raise MapFull(28, 'policy: %d rules, the maps hold %d '
@@ -246,39 +272,67 @@ class Dataplane:
                               'fit; nothing changed'
                               % (len(wanted), rules_map.max_entries,
                                  extra[0], extra[1]))
+        absent = (None, None)
         changed = sorted(k for k, a in wanted.items()
-                         if installed.get(k, (None, None))[1] != a)
+                         if installed.get(k, absent)[1] != a
+                         ) if installed else sorted(wanted)
         removed = sorted(installed.keys() - wanted.keys())
         if not changed and not removed:
             return [], []
-        taken = {index for index, _ in installed.values()}
-        free = (i for i in range(rules_map.max_entries) if i not in taken)
-        index = {k: installed[k][0] if k in installed else next(free)
-                 for k in wanted}
-        pairs = {k[:2] for k in changed} | {k[:2] for k in removed}
+        with _collector_paused():
+            self._write(installed, wanted, changed, removed)
+        return changed, removed
 
-        def compiled(rules):
-            by_pair = compiler.entries(rules)
-            return {key: verdict for pair in pairs
-                    for key, verdict in by_pair.get(pair, ())}
-        old = compiled([(*k[:2], a, *k[2:], i)
-                        for k, (i, a) in installed.items() if k[:2] in pairs])
-        fresh = compiled([(*k[:2], a, *k[2:], index[k])
-                          for k, a in wanted.items() if k[:2] in pairs])
-        writes = [(k, v) for k, v in fresh.items() if old.get(k) != v]
-        deletes = [k for k in old if k not in fresh]
+    def _write(self, installed, wanted, changed, removed):
+        rules_map = self.maps['rules']
+        policy_map = self.maps['policy']
+        key_codec, verdict_codec = policy_map.key, policy_map.value
+        taken = {index for index, _ in installed.values()}
         born = [k for k in changed if k not in installed]
+        free = itertools.filterfalse(taken.__contains__,
+                                     range(rules_map.max_entries))
+        index = {k: i for k, (i, _) in installed.items()}
+        index.update(zip(born, free))
+        if installed:
+            # only the pairs a change touches are compiled again
+            pairs = {k[:2] for k in changed} | {k[:2] for k in removed}
+            keys, verdicts = compiler.packed(
+                [(k[0], k[1], a, k[2], k[3], k[4], i)
+                 for k, (i, a) in installed.items() if k[:2] in pairs],
+                key_codec, verdict_codec)
+            old = dict(zip(key_codec.split(keys),
+                           verdict_codec.split(verdicts)))
+            rules = [(k[0], k[1], a, k[2], k[3], k[4], index[k])
+                     for k, a in wanted.items() if k[:2] in pairs]
+        else:
+            old = {}
+            rules = [(k[0], k[1], a, k[2], k[3], k[4], index[k])
+                     for k, a in wanted.items()]
+        written, verdicts = compiler.packed(rules, key_codec, verdict_codec)
+        writes, deletes = (written, verdicts), b''
+        if old:
+            fresh = dict(zip(key_codec.split(written),
+                             verdict_codec.split(verdicts)))
+            changes = [(k, v) for k, v in fresh.items() if old.get(k) != v]
+            writes = (b''.join(k for k, _ in changes),
+                      b''.join(v for _, v in changes))
+            deletes = b''.join(k for k in old if k not in fresh)
+        rows = []
+        for k in changed:
+            rows += (k[0], k[1], wanted[k], k[2], k[3], k[4], 0)
         try:
-            self.maps['counters'].zero_many([(index[k],) for k in born])
-            rules_map.set_many([((index[k],), (k[0], k[1], wanted[k], k[2],
-                                               k[3], k[4], 0))
-                                for k in changed])
+            self.maps['counters'].zero_packed(
+                self.maps['counters'].key.pack_fields(
+                    [index[k] for k in born]))
+            rules_map.set_packed(
+                rules_map.key.pack_fields([index[k] for k in changed]),
+                rules_map.value.pack_fields(rows))
             # new entries first: a packet meets old or new verdicts only
-            policy_map.set_many(writes)
-            policy_map.delete_many(deletes)
+            policy_map.set_packed(*writes)
+            policy_map.delete_packed(deletes)
             rules_map.delete_many([(installed[k][0],) for k in removed])
         except BpfError as exc:
-            self._restore(installed, old, fresh)
+            self._restore(installed, old, written)
             if exc.errno in (7, 28):       # E2BIG, ENOSPC
                 raise MapFull(exc.errno, 'policy: %s: the compiled policy '
                               'does not fit the maps ([dataplane] '
@@ -287,13 +341,21 @@ class Dataplane:
             raise
         finally:
             self.bump_generation()
-        return ([model_rule(k, wanted[k]) for k in changed], removed)
 
-    def _restore(self, installed, old, fresh):
-        for key in fresh.keys() - old.keys():
-            self.maps['policy'].delete(key)
+    def _restore(self, installed, old, written):
+        """Put back what a failed write changed.
+
+        The rules, and the policy entries ``old`` ({packed key: packed
+        verdict}) in place of the packed keys ``written``.
+        """
+        policy_map = self.maps['policy']
+        unpack_key = policy_map.key.struct.unpack
+        for key in policy_map.key.split(written):
+            if key not in old:
+                policy_map.delete(unpack_key(key))
         for key, value in old.items():
-            self.maps['policy'].set(key, value)
+            policy_map.set(unpack_key(key),
+                           policy_map.value.struct.unpack(value))
         rules_map = self.maps['rules']
         kept = {i for i, _ in installed.values()}
         for (index,), _ in rules_map.items():

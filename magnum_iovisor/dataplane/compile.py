@@ -17,6 +17,7 @@ with proto 0 for every protocol and low = high = 0 for all ports.
 """
 
 import collections
+import functools
 import socket
 
 from magnum_iovisor.dataplane import layout
@@ -99,6 +100,53 @@ def entries(rules):
     return {pair: (single(group[0]) if len(group) == 1
                    else pair_entries(pair[0], pair[1], group))
             for pair, group in by_pair.items()}
+
+
+def packed(rules, key, verdict):
+    """``entries(rules)`` packed the way the map takes them.
+
+    Returns (keys, verdicts): each entry's packed back to back, in the same
+    order.
+
+    ``key`` and ``verdict`` are the policy map's pinned.Codec of each.
+    Pairs with one rule, the common case, are packed without their entries
+    being built as tuples first; the fields of every entry go into one
+    flat list and one ``struct`` call.
+    """
+    keys, verdicts = [], []
+    put_key, put_verdict = keys.extend, verdicts.extend
+    if len({(r[0], r[1]) for r in rules}) == len(rules):
+        singles = rules
+    else:
+        by_pair = collections.defaultdict(list)
+        for rule in rules:
+            by_pair[rule[0], rule[1]].append(rule)
+        singles = [group[0] for group in by_pair.values() if len(group) == 1]
+        for (src, dst), group in by_pair.items():
+            if len(group) > 1:
+                for entry, value in pair_entries(src, dst, group):
+                    put_key(entry)
+                    put_verdict(value)
+    for src, dst, action, proto, low, high, index in singles:
+        if not low:
+            put_key((PROTO_BITS if proto else PAIR_BITS, src, dst, proto, 0,
+                     0))
+            put_verdict((action, index))
+            continue
+        for prefixlen, port in _port_prefixes(low, high):
+            put_key((prefixlen, src, dst, proto, 0, port))
+            put_verdict((action, index))
+    return key.pack_fields(keys), verdict.pack_fields(verdicts)
+
+
+@functools.lru_cache(maxsize=4096)
+def _port_prefixes(low, high):
+    """((prefixlen, port in network order)) of a range's blocks.
+
+    Cached: policies name the same few ranges over and over.
+    """
+    return tuple((PORT_BITS + 16 - bits, socket.htons(start))
+                 for start, bits in port_blocks(low, high))
 
 
 def single(rule):

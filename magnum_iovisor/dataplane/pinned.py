@@ -46,6 +46,22 @@ class Codec:
         pack = self.struct.pack
         return b''.join(pack(*row) for row in rows)
 
+    def pack_fields(self, fields):
+        """Rows given as one flat list of their fields, packed in one call."""
+        rows, left = divmod(len(fields), len(self.row._fields))
+        if left:
+            raise ValueError('%d fields are not whole %s rows'
+                             % (len(fields), self.row.__name__))
+        # a row's size is a multiple of its alignment (checked in
+        # __init__ against ctypes), so repeating the format adds no padding
+        return struct.pack('@' + self.struct.format.lstrip('@') * rows,
+                           *fields)
+
+    def split(self, raw):
+        """Packed rows as one bytes per row."""
+        size = self.size
+        return [raw[i:i + size] for i in range(0, len(raw), size)]
+
     def unpack(self, raw):
         return self.row._make(self.struct.unpack(raw))
 
@@ -111,11 +127,12 @@ class PinnedMap:
         libbpf.update(self.fd, self.key.pack(key),
                       bytes(self.value.size), libbpf.BPF_ANY)
 
-    def zero_many(self, keys):
+    def zero_packed(self, keys):
+        """Zero the values of keys packed back to back."""
         if keys:
-            libbpf.update_batch(self.fd, self.key.pack_many(keys),
-                                bytes(self.value.size * len(keys)),
-                                len(keys))
+            count = len(keys) // self.key.size
+            libbpf.update_batch(self.fd, keys, bytes(self.value.size * count),
+                                count)
 
     def set(self, key, value, flags=libbpf.BPF_ANY):
         libbpf.update(self.fd, self.key.pack(key), self.value.pack(value),
@@ -167,12 +184,21 @@ class PinnedMap:
     def set_many(self, items):
         if items:
             keys, values = zip(*items)
-            libbpf.update_batch(self.fd, self.key.pack_many(keys),
-                                self.value.pack_many(values), len(items))
+            self.set_packed(self.key.pack_many(keys),
+                            self.value.pack_many(values))
+
+    def set_packed(self, keys, values):
+        """Write keys and values packed back to back already."""
+        if keys:
+            libbpf.update_batch(self.fd, keys, values,
+                                len(keys) // self.key.size)
 
     def delete_many(self, keys):
+        self.delete_packed(self.key.pack_many(keys))
+
+    def delete_packed(self, keys):
         if keys:
-            libbpf.delete_batch(self.fd, self.key.pack_many(keys), len(keys))
+            libbpf.delete_batch(self.fd, keys, len(keys) // self.key.size)
 
     def close(self):
         if self.fd is not None:

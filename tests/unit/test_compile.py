@@ -11,6 +11,7 @@ import testtools
 
 from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import layout
+from magnum_iovisor.dataplane import pinned
 from magnum_iovisor import policy
 
 PROTOS = {None: 0, 'tcp': 6, 'udp': 17, 'icmp': 1}
@@ -117,3 +118,30 @@ class CompileTest(testtools.TestCase):
         self.assertEqual((layout.Action.DENY, 1), lpm(entries, 1, 2, 6, 22))
         self.assertEqual((layout.Action.ALLOW, 0), lpm(entries, 1, 2, 6, 23))
         self.assertEqual((layout.Action.ALLOW, 0), lpm(entries, 1, 2, 17, 22))
+
+    def test_packed_entries_are_the_entries(self):
+        key = pinned.Codec(layout.PolicyKey)
+        verdict = pinned.Codec(layout.Verdict)
+        rng = random.Random(3)
+        for round_ in range(40):
+            plain = []
+            # pairs with one rule (packed on their own) and with several
+            for pair in range(rng.randint(1, 8)):
+                for rule in random_rules(rng, rng.choice([1, 1, 2, 5])):
+                    plain.append((1 + pair, 2 + round_, ACTIONS[rule.action],
+                                  PROTOS[rule.protocol],
+                                  *(rule.ports or (0, 0)), len(plain)))
+            want = sorted((key.pack(k), verdict.pack(v))
+                          for group in compiler.entries(plain).values()
+                          for k, v in group)
+            keys, verdicts = compiler.packed(plain, key, verdict)
+            got = list(zip(key.split(keys), verdict.split(verdicts)))
+            self.assertEqual(want, sorted(got), plain)
+            self.assertEqual(len(got), len(dict(got)), 'a key twice')
+
+    def test_fields_pack_as_rows(self):
+        key = pinned.Codec(layout.PolicyKey)
+        rows = [(32, 1, 2, 0, 0, 0), (64, 65535, 3, 6, 0, 80)]
+        self.assertEqual(b''.join(map(key.pack, rows)),
+                         key.pack_fields([f for row in rows for f in row]))
+        self.assertRaises(ValueError, key.pack_fields, [32, 1, 2])
