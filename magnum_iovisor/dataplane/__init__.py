@@ -302,13 +302,12 @@ class Dataplane:
                 key_codec, verdict_codec)
             old = dict(zip(key_codec.split(keys),
                            verdict_codec.split(verdicts)))
-            rules = [(k[0], k[1], a, k[2], k[3], k[4], index[k])
-                     for k, a in wanted.items() if k[:2] in pairs]
         else:
             old = {}
-            rules = [(k[0], k[1], a, k[2], k[3], k[4], index[k])
-                     for k, a in wanted.items()]
-        written, verdicts = compiler.packed(rules, key_codec, verdict_codec)
+        written, verdicts = compiler.packed(
+            [(k[0], k[1], a, k[2], k[3], k[4], index[k])
+             for k, a in wanted.items() if not installed or k[:2] in pairs],
+            key_codec, verdict_codec)
         writes, deletes = (written, verdicts), b''
         if old:
             fresh = dict(zip(key_codec.split(written),

@@ -157,6 +157,5 @@ def single(rule):
         return [((PAIR_BITS, src, dst, 0, 0, 0), verdict)]
     if not low:
         return [((PROTO_BITS, src, dst, proto, 0, 0), verdict)]
-    htons = socket.htons
-    return [((PORT_BITS + 16 - bits, src, dst, proto, 0, htons(start)),
-             verdict) for start, bits in port_blocks(low, high)]
+    return [((prefixlen, src, dst, proto, 0, port), verdict)
+            for prefixlen, port in _port_prefixes(low, high)]
