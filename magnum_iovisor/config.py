@@ -122,7 +122,13 @@ registry_opts = [
                      'server needs a Netty connection factory).'),
     cfg.StrOpt('ssl_ca_file',
                help='With use_ssl: CA bundle the servers\' certificates are '
-                    'checked against. Unset: the system\'s CAs.'),
+                    'checked against, besides the system\'s CAs (kazoo '
+                    'always trusts those too).'),
+    cfg.BoolOpt('ssl_check_hostname', default=True,
+                help='With use_ssl: a server\'s certificate must name the '
+                     'host or address it is reached by, as written in '
+                     '"hosts" (a subjectAltName). Turning this off accepts '
+                     'any certificate a trusted CA signed, for any name.'),
     cfg.StrOpt('ssl_cert_file',
                help='With use_ssl: client certificate (PEM), for servers '
                     'that require one.'),

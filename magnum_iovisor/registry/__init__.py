@@ -161,18 +161,15 @@ def open_registry(conf):
     if conf.backend == 'zookeeper':
         # kazoo is only needed by hosts that use ZooKeeper
         from magnum_iovisor.registry import credentials
+        from magnum_iovisor.registry import tls
         from magnum_iovisor.registry import zookeeper
         secret = (credentials.read(conf.credentials_file)
                   if conf.credentials_file else None)
         instance = zookeeper.load_instance(conf.instance_file)
-        tls = None
-        if conf.use_ssl:
-            tls = dict(ca=conf.ssl_ca_file, certfile=conf.ssl_cert_file,
-                       keyfile=conf.ssl_key_file)
         return zookeeper.ZooKeeperRegistry(
             conf.hosts, conf.root, host_name, conf.session_timeout,
-            credentials=secret, tls=tls, instance=instance,
-            policy_max_bytes=conf.policy_max_bytes)
+            credentials=secret, tls=tls.kazoo_options(conf),
+            instance=instance, policy_max_bytes=conf.policy_max_bytes)
     if conf.backend == 'local':
         from magnum_iovisor.registry import local
         return local.LocalRegistry(host_name)

@@ -85,6 +85,24 @@ def load_instance(path):
     return instance
 
 
+class _ConnectionLog(logging.LoggerAdapter):
+    """kazoo's log, remembering why its last connection attempt failed.
+
+    kazoo retries for ever and only logs the reason (a certificate refused,
+    nothing listening); ``wait_connected`` names it.
+    """
+
+    def __init__(self):
+        super().__init__(logging.getLogger('kazoo.client'), {})
+        self.last_error = None
+
+    def log(self, level, msg, *args, **kwargs):
+        if level >= logging.WARNING and str(msg).startswith(
+                'Connection dropped'):
+            self.last_error = str(msg) % args
+        super().log(level, msg, *args, **kwargs)
+
+
 class ZooKeeperRegistry(registry.Registry):
     def __init__(self, hosts, root, host_name, session_timeout,
                  credentials=None, tls=None, instance=None,
@@ -92,7 +110,7 @@ class ZooKeeperRegistry(registry.Registry):
         """A registry under ``root`` of the ZooKeeper at ``hosts``.
 
         ``credentials``: a ``credentials.Credentials`` or None (open
-        nodes); ``tls``: None, or kazoo's ``ca``, ``certfile``, ``keyfile``;
+        nodes); ``tls``: None, or kazoo's TLS arguments (``tls.py``);
         ``instance``: this installation's identity (``load_instance``),
         by default one for this process only. ``follow=False``: publish
         only, never watch others (bench/registry_scale.py's simulated
@@ -119,8 +137,9 @@ class ZooKeeperRegistry(registry.Registry):
                         'under %s are open to every ZooKeeper client', root)
         if tls is not None:
             secured.update(tls, use_ssl=True)
+        self._log = _ConnectionLog()
         self._client = KazooClient(
-            hosts=hosts, timeout=session_timeout,
+            hosts=hosts, timeout=session_timeout, logger=self._log,
             connection_retry=RETRY, command_retry=RETRY, **secured)
         self._problem = None
         self._state = threading.Condition()
@@ -156,6 +175,7 @@ class ZooKeeperRegistry(registry.Registry):
             self._kazoo_state = state
             if state == KazooState.CONNECTED:
                 self._stocktaking = True
+                self._log.last_error = None
             elif state == KazooState.LOST:
                 self._confirmed = {}
             self._state.notify_all()
@@ -169,9 +189,11 @@ class ZooKeeperRegistry(registry.Registry):
         """
         self._connecting.wait(timeout)
         if not self._client.connected:
+            last = self._log.last_error
             raise registry.Unavailable(
-                'ZooKeeper at %s is not reachable (waited %.1f s)'
-                % (self.hosts, timeout))
+                'ZooKeeper at %s is not reachable (waited %.1f s)%s'
+                % (self.hosts, timeout, '; last attempt: ' + last
+                   if last else ''))
         return self.check_root(create=False)
 
     def require_root(self):

@@ -66,19 +66,25 @@ class Snapshots:
 
 
 class RegistryTestCase(testtools.TestCase):
+    server_address = '127.0.0.1'
+
     def setUp(self):
         super().setUp()
-        self.zk = self.useFixture(zookeeper.PrivateZooKeeper())
+        self.zk = self.useFixture(zookeeper.PrivateZooKeeper(
+            tls=self.server_tls(), address=self.server_address))
         self.addOnException(lambda _: self.addDetail(
             'zookeeper', content.text_content(self.zk.server.log())))
 
+    def server_tls(self):
+        return None
+
     def registry(self, host_name, start=True, credentials=BAY, root=ROOT,
-                 instance=None):
+                 instance=None, tls=None, hosts=None):
         # kazoo's threads are started inside the namespace, and stay there
         with attach.in_netns(self.zk.netns):
             reg = backend.ZooKeeperRegistry(
-                self.zk.server.hosts, root, host_name, 2.0,
-                credentials=credentials,
+                hosts or self.zk.server.hosts, root, host_name, 2.0,
+                credentials=credentials, tls=tls,
                 instance=instance or 'instance-of-' + host_name)
             reg.set_subnets(SUBNETS.get(host_name, []))
             if start:

@@ -17,6 +17,9 @@ import uuid
 import fixtures
 
 JARS = ('/usr/share/java/zookeeper.jar', '/usr/share/java/slf4j-simple.jar')
+# Debian's zookeeper.jar lists the Netty jars it needs but netty-codec, which
+# TLS connections need: without it every handshake is closed at once
+TLS_JARS = ('/usr/share/java/netty-codec.jar',)
 MAIN = 'org.apache.zookeeper.server.ZooKeeperServerMain'
 QUORUM_MAIN = 'org.apache.zookeeper.server.quorum.QuorumPeerMain'
 # the smallest tick the server accepts sessions of a second or more with
@@ -25,12 +28,13 @@ TICK_MS = 500
 
 class ZooKeeperServer:
     def __init__(self, workdir, address, port, netns=None, heap='128m',
-                 peers=None, myid=None, max_connections=60):
+                 peers=None, myid=None, max_connections=60, tls=None):
         """A server's configuration, written now.
 
         ``peers``: {id: address} of every member, ``myid`` this one's;
         ``max_connections`` per client address (ZooKeeper's maxClientCnxns,
-        0: no limit).
+        0: no limit); ``tls``: None, or a TLS-only server's
+        ``certs.ServerTLS`` (``port`` is then its secureClientPort).
         """
         self.workdir = workdir
         self.address = address
@@ -38,18 +42,22 @@ class ZooKeeperServer:
         self.netns = netns
         self.heap = heap
         self.peers = peers
+        self.tls = tls
         self.proc = None
         self.config = os.path.join(workdir, 'zoo.cfg')
         self.log_path = os.path.join(workdir, 'zookeeper.log')
         os.makedirs(os.path.join(workdir, 'data'), exist_ok=True)
         with open(self.config, 'w') as cfg:
+            listen = 'secureClientPort' if tls else 'clientPort'
             cfg.write('tickTime=%d\n' % TICK_MS
                       + 'dataDir=%s\n' % os.path.join(workdir, 'data')
-                      + 'clientPort=%d\n' % port
-                      + 'clientPortAddress=%s\n' % address
+                      + '%s=%d\n' % (listen, port)
+                      + '%sAddress=%s\n' % (listen, address)
                       + 'maxSessionTimeout=%d\n' % (60 * 1000)
                       + 'admin.enableServer=false\n'
                       + 'maxClientCnxns=%d\n' % max_connections)
+            if tls:
+                cfg.write(tls.config())
             if peers:
                 cfg.write('initLimit=10\nsyncLimit=5\n'
                           + ''.join('server.%d=%s:2888:3888\n' % peer
@@ -68,7 +76,8 @@ class ZooKeeperServer:
 
     def start_async(self):
         cmd = ['java', '-Xmx' + self.heap, '-XX:+UseSerialGC',
-               '-XX:TieredStopAtLevel=1', '-cp', ':'.join(JARS),
+               '-XX:TieredStopAtLevel=1',
+               '-cp', ':'.join(JARS + (TLS_JARS if self.tls else ())),
                QUORUM_MAIN if self.peers else MAIN, self.config]
         if self.netns:
             # ip netns exec execs java: the pid is the server's
@@ -120,8 +129,14 @@ class PrivateZooKeeper(fixtures.Fixture):
     """A ZooKeeper server alone in a new network namespace.
 
     It listens on that namespace's loopback; clients run there too (see
-    ``magnum_iovisor.dataplane.attach.in_netns``).
+    ``magnum_iovisor.dataplane.attach.in_netns``). ``tls``: a TLS-only
+    server's ``certs.ServerTLS``; ``address``: where it listens there.
     """
+
+    def __init__(self, tls=None, address='127.0.0.1'):
+        super().__init__()
+        self.tls = tls
+        self.address = address
 
     def _setUp(self):
         prefix = 'mi%s' % uuid.uuid4().hex[:6]
@@ -132,7 +147,7 @@ class PrivateZooKeeper(fixtures.Fixture):
                         'set', 'lo', 'up'), check=True)
         workdir = tempfile.mkdtemp(prefix=prefix + '-')
         self.addCleanup(shutil.rmtree, workdir, ignore_errors=True)
-        self.server = ZooKeeperServer(workdir, '127.0.0.1', 2181,
-                                      netns=self.netns)
+        self.server = ZooKeeperServer(workdir, self.address, 2181,
+                                      netns=self.netns, tls=self.tls)
         self.addCleanup(self.server.stop)
         self.server.start()
