@@ -165,11 +165,13 @@ def open_registry(conf):
         from magnum_iovisor.registry import zookeeper
         secret = (credentials.read(conf.credentials_file)
                   if conf.credentials_file else None)
+        secure = tls.kazoo_options(conf)
+        # made on first use: only once every option has been found good
         instance = zookeeper.load_instance(conf.instance_file)
         return zookeeper.ZooKeeperRegistry(
             conf.hosts, conf.root, host_name, conf.session_timeout,
-            credentials=secret, tls=tls.kazoo_options(conf),
-            instance=instance, policy_max_bytes=conf.policy_max_bytes)
+            credentials=secret, tls=secure, instance=instance,
+            policy_max_bytes=conf.policy_max_bytes)
     if conf.backend == 'local':
         from magnum_iovisor.registry import local
         return local.LocalRegistry(host_name)

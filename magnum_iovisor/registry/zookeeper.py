@@ -97,9 +97,10 @@ class _ConnectionLog(logging.LoggerAdapter):
         self.last_error = None
 
     def log(self, level, msg, *args, **kwargs):
-        if level >= logging.WARNING and str(msg).startswith(
-                'Connection dropped'):
-            self.last_error = str(msg) % args
+        text = str(msg)
+        if level >= logging.WARNING and text.startswith('Connection dropped'):
+            # formatted as logging formats a record
+            self.last_error = text % args if args else text
         super().log(level, msg, *args, **kwargs)
 
 

@@ -121,6 +121,8 @@ class TLSTest(base.RegistryTestCase):
                                    tls_options.kazoo_options, conf)
             self.assertRaisesRegex(registry.RegistryError, message,
                                    registry.open_registry, conf)
+            # and nothing was made: not even this installation's identity
+            self.assertFalse(os.path.exists(conf.instance_file))
         self.assertIsNone(tls_options.kazoo_options(self.conf(
             use_ssl=False)))
         self.assertEqual(
