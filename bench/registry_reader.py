@@ -4,7 +4,7 @@
 What a reader does with every host's endpoint listing when it reads the
 whole bay again (``HostReader._on_endpoints`` in
 magnum_iovisor/registry/zookeeper.py): parse each node name
-(``names.parse_endpoint_name``, ``parse_endpoints``), then judge each
+(``parse_endpoints``), then judge each
 endpoint against its host's claim (``claims.ClaimBook``). The bay is
 bench/registry_scale.py's: H hosts, each holding its /23 and announcing E
 endpoints, groups spread over 50 values. CPU time of this process, best of
@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.join(REPO, 'bench'))
 import registry_scale  # noqa: E402
 
 from magnum_iovisor.registry import claims  # noqa: E402
-from magnum_iovisor.registry import names  # noqa: E402
 from magnum_iovisor.registry import zookeeper  # noqa: E402
 
 
@@ -43,9 +42,7 @@ def one_round(bay):
         book.set_subnets(host, {registry_scale.host_subnet(index):
                                 (index, host)})
         started = time.process_time()
-        parsed = {name: names.parse_endpoint_name(name, host)
-                  for name in children}
-        endpoints, bad = zookeeper.parse_endpoints(children, host, parsed)
+        endpoints, bad = zookeeper.parse_endpoints(children, host)
         parsed_at = time.process_time()
         book.set_endpoints(host, endpoints)
         judge += time.process_time() - parsed_at
