@@ -158,6 +158,7 @@ class Driver:
         self.endpoints = store.endpoints()
         self.attached = set()     # endpoint ids whose programs are on
         self.watchers = {}        # endpoint id -> Thread
+        self.departures = sandbox.Departures()
         self.joined_at = {}       # endpoint id -> monotonic time of Join
         self.tcx = True           # until the kernel says it has none
         self.forgotten = set()    # endpoint ids reconcile removed
@@ -430,7 +431,8 @@ class Driver:
     def _unplug(self, endpoint):
         self.attached.discard(endpoint.id)
         self.joined_at.pop(endpoint.id, None)
-        self.watchers.pop(endpoint.id, None)
+        if self.watchers.pop(endpoint.id, None):
+            self.departures.wake(links.alias(endpoint.id))
         self.agent.detach_links(endpoint.id)
         self._kind(endpoint).unplug(endpoint, self._siblings(endpoint))
         for address in endpoint.addresses:
@@ -478,7 +480,8 @@ class Driver:
         try:
             while True:
                 ifname = sandbox.wait_for_link(
-                    sandbox_key, alias, self.sandbox_timeout, cancelled)
+                    sandbox_key, alias, self.sandbox_timeout, cancelled,
+                    self.departures)
                 arrived = time.monotonic()
                 with self.lock:
                     endpoint = self._current(endpoint_id, sandbox_key)
@@ -538,7 +541,8 @@ class Driver:
         try:
             ifname = sandbox.wait_for_link(sandbox_key,
                                            links.alias(endpoint_id),
-                                           self.sandbox_timeout, cancelled)
+                                           self.sandbox_timeout, cancelled,
+                                           self.departures)
             with self.lock:
                 endpoint = self._current(endpoint_id, sandbox_key)
                 if ifname is None or endpoint is None:
