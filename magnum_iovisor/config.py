@@ -158,11 +158,9 @@ docker_opts = [
                help='Parent interface of macvlan/ipvlan networks created '
                     'without "-o iovisor.parent=...".'),
     cfg.FloatOpt('sandbox_timeout', default=60.0, min=1.0,
-                 help='Seconds to wait, from when a container\'s network '
-                      'namespace appears, for Docker to move its macvlan/'
-                      'ipvlan interface in before removing the interface. '
-                      'Until the namespace appears the wait ends only with '
-                      'the interface or Leave.'),
+                 help='Seconds to wait for Docker to move a macvlan/ipvlan '
+                      'interface into its container before giving up on '
+                      'attaching the classifiers to it.'),
     cfg.StrOpt('qdisc_bypass_guard', default='auto',
                choices=[('auto', 'only where from_parent cannot judge on '
                                  'the parent what a container sends past '

@@ -38,19 +38,14 @@ class SandboxTimeout(RuntimeError):
 
 def find_link(sandbox_key, alias):
     """The name of the interface with ``alias`` in the sandbox, or None."""
-    return look(sandbox_key, alias)[1]
-
-
-def look(sandbox_key, alias):
-    """(whether the sandbox is a network namespace yet, the name or None)."""
     try:
         with tc.in_netns(sandbox_key), IPRoute() as ipr:
             for link in ipr.get_links():
                 if link.get_attr('IFLA_IFALIAS') == alias:
-                    return True, link.get_attr('IFLA_IFNAME')
+                    return link.get_attr('IFLA_IFNAME')
     except tc.AttachError:
-        return False, None  # not (yet, or no longer) a network namespace
-    return True, None
+        return None  # not (yet, or no longer) a network namespace
+    return None
 
 
 class Departures:
@@ -149,40 +144,30 @@ class Departures:
 def wait_for_link(sandbox_key, alias, timeout, cancelled, departures=None):
     """Wait until the interface arrives; None when ``cancelled()``.
 
-    ``timeout`` counts from when the sandbox became a network namespace:
-    runc makes it just before Docker moves the interface in, and on a busy
-    node that can be minutes after Join. Until then the wait ends only with
-    the interface or ``cancelled()`` (Leave).
-
     With ``departures`` it looks in the sandbox when the interface leaves
     this namespace and once a second; without, it polls.
     """
-    deadline = None
+    deadline = time.monotonic() + timeout
     woken = departures.expect(alias) if departures else None
     delay = FIRST_DELAY
     quick_until = None if woken else float('inf')
     try:
         while not cancelled():
-            made, name = look(sandbox_key, alias)
+            name = find_link(sandbox_key, alias)
             if name:
                 return name
             now = time.monotonic()
-            if made and deadline is None:
-                deadline = now + timeout
-            if deadline is not None and now > deadline:
+            if now > deadline:
                 raise SandboxTimeout('interface %s did not arrive in sandbox '
-                                     '%s within %.0f s of its namespace '
-                                     'appearing'
+                                     '%s within %.0f s'
                                      % (alias, sandbox_key, timeout))
             if quick_until is not None and now < quick_until:
                 time.sleep(delay)
                 delay = min(delay * 2, LONGEST_DELAY)
-            else:
-                left = UNPROMPTED if deadline is None else deadline - now
-                if woken.wait(min(UNPROMPTED, max(left, 0.001))):
-                    woken.clear()
-                    quick_until = time.monotonic() + ARRIVING
-                    delay = FIRST_DELAY
+            elif woken.wait(min(UNPROMPTED, max(deadline - now, 0.001))):
+                woken.clear()
+                quick_until = time.monotonic() + ARRIVING
+                delay = FIRST_DELAY
         return None
     finally:
         if departures:
