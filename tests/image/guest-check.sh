@@ -228,6 +228,76 @@ bypass_refused() {
     [ "$inside" = refused ] && [ "$outside" = set ]
 }
 
+# No packet before the filters (issue 14), on the bay's ipvlan: containers of
+# a denied group (300) whose first instruction pings an address on eth0's
+# ipvlan that no filter guards (a namespace made here; untagged, so the world,
+# which 100 may reach and 300 not), 5 starting at once. The namespace counts
+# every echo request that reaches it (Icmp InEchos), answered or not.
+FIRST_STARTS=50
+FIRST_AT_ONCE=5
+TARGET=10.1.1.250
+
+in_echos() {
+    ip netns exec ivf-target awk '/^Icmp:/ {
+        if (!seen++) { for (i = 1; i <= NF; i++) column[$i] = i }
+        else print $column["InEchos"] }' /proc/net/snmp
+}
+
+first_act_ping() {
+    local out=/tmp/first-packet/$3
+    docker run --rm --network iovisor --expose "$1/0" mi-busybox:guest \
+        ping -c 1 -W "$2" "$TARGET" >"$out.out" 2>&1
+    echo $? >"$out.rc"
+}
+
+first_packet_never_passes() {
+    local rc
+    first_packets_counted
+    rc=$?
+    ip netns del ivf-target 2>/dev/null
+    return $rc
+}
+
+first_packets_counted() {
+    local before after codes
+    ip netns add ivf-target &&
+        ip link add link eth0 name ivf-target type ipvlan mode l3 &&
+        ip link set ivf-target netns ivf-target &&
+        ip -n ivf-target addr add "$TARGET/24" dev ivf-target &&
+        ip -n ivf-target link set ivf-target up || return 1
+    rm -rf /tmp/first-packet && mkdir /tmp/first-packet
+    before=$(in_echos)
+    first_act_ping 100 5 control
+    [ "$(cat /tmp/first-packet/control.rc)" = 0 ] || {
+        echo "control (100): no answer"; cat /tmp/first-packet/control.out
+        return 1; }
+    rm /tmp/first-packet/control.*
+    after=$(in_echos)
+    echo "control: container (100) -> $TARGET: $((after - before)) echo request"
+    [ "$after" -eq $((before + 1)) ] || return 1
+    before=$(in_echos)
+    export -f first_act_ping
+    export TARGET
+    # ping's exit status 1: no answer; anything else: it did not run
+    seq "$FIRST_STARTS" | xargs -P "$FIRST_AT_ONCE" -I{} \
+        bash -c 'first_act_ping 300 1 {}'
+    codes=$(cat /tmp/first-packet/*.rc | sort | uniq -c |
+        awk '{ printf "%s%d x%d", sep, $2, $1; sep = ", " }')
+    after=$(in_echos)
+    for rc in /tmp/first-packet/*.rc; do
+        [ "$(cat "$rc")" = 1 ] && continue
+        echo "start ${rc##*/} exited $(cat "$rc"):"
+        cat "${rc%.rc}.out"
+        journalctl -b -o cat --no-pager -u iovisor-docker-plugin.service |
+            grep -v aiohttp.access | tail -n 8
+        iovisor-policy failures 2>&1 | tail -n 3
+        docker ps -a | tail -n 5
+        break
+    done
+    echo "first packets of group 300: $((after - before)) echo requests reached $TARGET in $FIRST_STARTS starts, $FIRST_AT_ONCE at once; ping exit codes: $codes"
+    [ "$after" -eq "$before" ] && [ "$codes" = "1 x$FIRST_STARTS" ]
+}
+
 # The image's kernel has tcx (elements/iovisor-mesos-slave, install.d/
 # 15-kernel): the running container's filters were linked at Join, before
 # Docker moved its interface. No from_parent on the parent: this kernel
@@ -287,6 +357,7 @@ check "policy enforced between ipvlan namespaces" ipvlan_enforced
 check "mesos agent started with flags from heat-params" agent_configured
 check "real containers enforced on the ipvlan network" containers_enforced
 check "container filters linked at Join by tcx" tcx_linked
+check "no first packet of a denied container passes" first_packet_never_passes
 check "NET_ADMIN in a container cannot shed its filters" net_admin_cannot_shed
 check "a raw sender in a container is refused PACKET_QDISC_BYPASS" bypass_refused
 check "docker-default AppArmor profile confines the container" apparmor_profile_loaded

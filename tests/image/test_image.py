@@ -297,6 +297,7 @@ class GuestTest(testtools.TestCase):
             'mesos agent started with flags from heat-params': 'ok',
             'real containers enforced on the ipvlan network': 'ok',
             'container filters linked at Join by tcx': 'ok',
+            'no first packet of a denied container passes': 'ok',
             'NET_ADMIN in a container cannot shed its filters': 'ok',
             'a raw sender in a container is refused PACKET_QDISC_BYPASS':
                 'ok',
@@ -310,6 +311,10 @@ class GuestTest(testtools.TestCase):
                      'container (100) -> db (200): pass (expected pass)',
                      'container (300) -> db (200): drop (expected drop)',
                      'shed its qdisc: container (300) -> db (200): drop',
+                     'control: container (100) -> 10.1.1.250: 1 echo request',
+                     'first packets of group 300: 0 echo requests reached '
+                     '10.1.1.250 in 50 starts, 5 at once; ping exit codes: '
+                     '1 x50',
                      'PACKET_QDISC_BYPASS in a container (/sys/fs/cgroup/'):
             self.assertIn(pair, '\n'.join(result.lines))
         # bookworm-backports' 6.12 refuses the helper in tc programs: the
