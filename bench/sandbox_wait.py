@@ -13,17 +13,17 @@ move (``sandbox.Departures``); the CPU ratio is printed.
 
 import argparse
 import statistics
-import subprocess
 import threading
 import time
 import uuid
 
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.plugin import sandbox
+from tests.functional import topology
 
 
 def ip(*args):
-    subprocess.run(('ip',) + args, check=True, capture_output=True)
+    topology.run('ip', *args)
 
 
 class Site:
@@ -46,7 +46,7 @@ class Site:
 
     def __exit__(self, *exc):
         for ns in self.made:
-            subprocess.run(['ip', 'netns', 'del', ns], capture_output=True)
+            topology.run('ip', 'netns', 'del', ns, check=False)
 
     def box(self, n):
         return '%sc%d' % (self.prefix, n)

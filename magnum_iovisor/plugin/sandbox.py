@@ -3,9 +3,8 @@
 At Join the sandbox (``SandboxKey``) may not be a network namespace yet,
 and Docker moves the interface in only after Join returns. The move is
 announced in this namespace (``Departures``), so a waiter looks in the
-sandbox then, and otherwise only once a second: twenty waiters that polled
-every 10 ms kept a slow node busy enough that Docker took longer than
-``sandbox_timeout`` to move the interfaces in.
+sandbox then, and otherwise only once a second: twenty waiters polling
+every 10 ms took a whole core (bench/sandbox_wait.py).
 """
 
 import logging
