@@ -118,6 +118,10 @@ static __always_inline u16 group_of(struct endpoint *known, u32 *addr)
 static __always_inline struct verdict *decide(u16 src, u16 dst,
 					      struct flow *flow)
 {
+	struct pair pair = { .src = src, .dst = dst };
+	struct verdict *found = pairs.lookup(&pair);
+	if (found)
+		return found;
 	struct policy_key key;
 	policy_key_of(&key, src, dst, flow);
 	return policy.lookup(&key);

@@ -95,7 +95,13 @@ struct verdict {
 	u32 rule;                /* index into counters and rules */
 };
 
-/* rules: rule index -> the rule as written (user space only) */
+/* pairs: the verdict of a (src, dst) pair whose only rule is one for every
+ * protocol, the common case, written in a preallocated hash instead of the
+ * trie because it is faster to write; its rule is not in rules either. Such
+ * a pair has no entries in policy, and is looked up first. */
+
+/* rules: rule index -> the rule as written (user space only), for the
+ * rules compiled into policy */
 struct rule_def {
 	u16 src;
 	u16 dst;

@@ -16,6 +16,10 @@ BPF_TABLE_PINNED("hash", struct address, struct endpoint, endpoints,
 BPF_TABLE_PINNED("lpm_trie", struct prefix_key, struct prefix_group,
 		 prefixes, PREFIXES_MAX, PIN_DIR "/prefixes",
 		 BPF_F_NO_PREALLOC);
+/* pairs before policy: bcc pins in this order, so loader.py can tell an
+ * earlier version's pins (policy without pairs) from a half-made set */
+BPF_TABLE_PINNED("hash", struct pair, struct verdict, pairs, RULES_MAX,
+		 PIN_DIR "/pairs");
 BPF_TABLE_PINNED("lpm_trie", struct policy_key, struct verdict, policy,
 		 POLICY_ENTRIES_MAX, PIN_DIR "/policy", BPF_F_NO_PREALLOC);
 BPF_TABLE_PINNED("hash", u32, struct rule_def, rules, RULES_MAX,

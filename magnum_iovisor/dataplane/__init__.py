@@ -6,7 +6,6 @@ offers the operations the CLI and the Docker driver need.
 
 import contextlib
 import gc
-import itertools
 import os
 import time
 import typing
@@ -15,13 +14,13 @@ from magnum_iovisor.dataplane import addresses
 from magnum_iovisor.dataplane import attach as tc
 from magnum_iovisor.dataplane import audit as audit_mode
 from magnum_iovisor.dataplane import bypass
-from magnum_iovisor.dataplane import compile as compiler
 from magnum_iovisor.dataplane import events
 from magnum_iovisor.dataplane import features
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import libbpf
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor.dataplane.pinned import PinnedMap
+from magnum_iovisor.dataplane import rulemaps
 from magnum_iovisor.dataplane import tcx
 from magnum_iovisor.dataplane import writer
 from magnum_iovisor import policy as policy_model
@@ -70,8 +69,7 @@ def _collector_paused():
             gc.enable()
 
 
-class MapFull(BpfError):
-    """A change that does not fit the pinned maps; nothing was written."""
+MapFull = rulemaps.MapFull
 
 
 def address_key(address):
@@ -157,9 +155,7 @@ class Dataplane:
 
         The action is the plain int of a layout.Action.
         """
-        return {(src, dst, proto, low, high): (index, action)
-                for (index,), (src, dst, action, proto, low, high, _)
-                in self.maps['rules'].items(plain=True)}
+        return rulemaps.read(self.maps).installed()
 
     def rule_index(self, rule):
         """The counters index of ``rule`` (a policy.Rule), or None."""
@@ -208,8 +204,8 @@ class Dataplane:
         names, actions = _PROTOCOL_NAMES, _MODEL_ACTION_OF
         return [(src, dst, names.get(proto), (low, high) if low else None,
                  actions[action], packets[index], nbytes[index])
-                for (index,), (src, dst, action, proto, low, high, _)
-                in self.maps['rules'].items(plain=True)]
+                for (src, dst, proto, low, high), (index, action)
+                in self._installed().items()]
 
     def policy(self):
         return policy_model.Policy([model_rule(key, action)
@@ -227,20 +223,21 @@ class Dataplane:
         """Write one rule; its counters, if it exists, carry on."""
         action = policy_model.check_action(action, 'action')
         key = _key(src, dst, protocol, ports, '%s>%s' % (src, dst))
-        installed = self._installed()
-        wanted = {k: a for k, (_, a) in installed.items()}
+        in_force = rulemaps.read(self.maps)
+        wanted = {k: a for k, (_, a) in in_force.installed().items()}
         wanted[key] = _ACTIONS[action]
-        self._apply(installed, wanted)
+        self._apply(in_force, wanted)
 
     @writer.exclusive
     def remove_rule(self, src, dst, protocol=None, ports=None):
         """Return False when there was no such rule."""
         key = _key(src, dst, protocol, ports, '%s>%s' % (src, dst))
-        installed = self._installed()
+        in_force = rulemaps.read(self.maps)
+        installed = in_force.installed()
         if key not in installed:
             return False
         wanted = {k: a for k, (_, a) in installed.items() if k != key}
-        self._apply(installed, wanted)
+        self._apply(in_force, wanted)
         return True
 
     @writer.exclusive
@@ -252,116 +249,26 @@ class Dataplane:
         allows more than both. Returns (upserts, removals): the keys
         (src, dst, proto, low, high) of the rules written and removed.
         """
-        allow, allowed, denied = (policy_model.Action.ALLOW,
-                                  layout.Action.ALLOW, layout.Action.DENY)
-        protocols = {None: 0, **PROTOCOLS}
+        protocols, actions = {None: 0, **PROTOCOLS}, _ACTIONS
         with _collector_paused():
             # the model validated every rule already
-            wanted = {(src, dst, protocols[protocol], *(ports or (0, 0))):
-                      allowed if action is allow else denied
+            wanted = {(src, dst, 0, 0, 0) if protocol is None else
+                      (src, dst, protocols[protocol], *(ports or (0, 0))):
+                      actions[action]
                       for (src, dst, protocol, ports), action in new.items()}
-            return self._apply(self._installed(), wanted)
+            return self._apply(rulemaps.read(self.maps), wanted)
 
-    def _apply(self, installed, wanted):
+    def _apply(self, in_force, wanted):
         """Write what differs; return the keys (changed, removed)."""
-        rules_map = self.maps['rules']
-        if len(wanted) > rules_map.max_entries:
-            extra = sorted(wanted)[rules_map.max_entries]
-            raise MapFull(28, 'policy: %d rules, the maps hold %d '
-                              '([dataplane] rules_max); rule %s>%s does not '
-                              'fit; nothing changed'
-                              % (len(wanted), rules_map.max_entries,
-                                 extra[0], extra[1]))
-        absent = (None, None)
-        changed = sorted(k for k, a in wanted.items()
-                         if installed.get(k, absent)[1] != a
-                         ) if installed else sorted(wanted)
-        removed = sorted(installed.keys() - wanted.keys())
-        if not changed and not removed:
-            return [], []
         with _collector_paused():
-            self._write(installed, wanted, changed, removed)
-        return changed, removed
-
-    def _write(self, installed, wanted, changed, removed):
-        rules_map = self.maps['rules']
-        policy_map = self.maps['policy']
-        key_codec, verdict_codec = policy_map.key, policy_map.value
-        taken = {index for index, _ in installed.values()}
-        born = [k for k in changed if k not in installed]
-        free = itertools.filterfalse(taken.__contains__,
-                                     range(rules_map.max_entries))
-        index = {k: i for k, (i, _) in installed.items()}
-        index.update(zip(born, free))
-        if installed:
-            # only the pairs a change touches are compiled again
-            pairs = {k[:2] for k in changed} | {k[:2] for k in removed}
-            keys, verdicts = compiler.packed(
-                [(k[0], k[1], a, k[2], k[3], k[4], i)
-                 for k, (i, a) in installed.items() if k[:2] in pairs],
-                key_codec, verdict_codec)
-            old = dict(zip(key_codec.split(keys),
-                           verdict_codec.split(verdicts)))
-        else:
-            old = {}
-        written, verdicts = compiler.packed(
-            [(k[0], k[1], a, k[2], k[3], k[4], index[k])
-             for k, a in wanted.items() if not installed or k[:2] in pairs],
-            key_codec, verdict_codec)
-        writes, deletes = (written, verdicts), b''
-        if old:
-            fresh = dict(zip(key_codec.split(written),
-                             verdict_codec.split(verdicts)))
-            changes = [(k, v) for k, v in fresh.items() if old.get(k) != v]
-            writes = (b''.join(k for k, _ in changes),
-                      b''.join(v for _, v in changes))
-            deletes = b''.join(k for k in old if k not in fresh)
-        rows = []
-        for k in changed:
-            rows += (k[0], k[1], wanted[k], k[2], k[3], k[4], 0)
-        try:
-            self.maps['counters'].zero_packed(
-                self.maps['counters'].key.pack_fields(
-                    [index[k] for k in born]))
-            rules_map.set_packed(
-                rules_map.key.pack_fields([index[k] for k in changed]),
-                rules_map.value.pack_fields(rows))
-            # new entries first: a packet meets old or new verdicts only
-            policy_map.set_packed(*writes)
-            policy_map.delete_packed(deletes)
-            rules_map.delete_many([(installed[k][0],) for k in removed])
-        except BpfError as exc:
-            self._restore(installed, old, written)
-            if exc.errno in (7, 28):       # E2BIG, ENOSPC
-                raise MapFull(exc.errno, 'policy: %s: the compiled policy '
-                              'does not fit the maps ([dataplane] '
-                              'rules_max, policy_entries_max); nothing '
-                              'changed' % exc.strerror)
-            raise
-        finally:
-            self.bump_generation()
-
-    def _restore(self, installed, old, written):
-        """Put back what a failed write changed.
-
-        The rules, and the policy entries ``old`` ({packed key: packed
-        verdict}) in place of the packed keys ``written``.
-        """
-        policy_map = self.maps['policy']
-        unpack_key = policy_map.key.struct.unpack
-        for key in policy_map.key.split(written):
-            if key not in old:
-                policy_map.delete(unpack_key(key))
-        for key, value in old.items():
-            policy_map.set(unpack_key(key),
-                           policy_map.value.struct.unpack(value))
-        rules_map = self.maps['rules']
-        kept = {i for i, _ in installed.values()}
-        for (index,), _ in rules_map.items():
-            if index not in kept:
-                rules_map.delete((index,))
-        for (src, dst, proto, low, high), (index, action) in installed.items():
-            rules_map.set((index,), (src, dst, action, proto, low, high, 0))
+            write = rulemaps.plan(self.maps, in_force, wanted)
+            if write is None:
+                return [], []
+            try:
+                write.run()
+            finally:
+                self.bump_generation()
+        return write.changed, write.removed
 
     # -- endpoints and prefixes -----------------------------------------------
 
@@ -694,11 +601,9 @@ class Dataplane:
         rule = None
         index = ctx.cb[layout.TraceCb.RULE]
         if index:
-            found = self.maps['rules'].get((index - 1,))
-            if found is not None:
-                rule = model_rule((found.src, found.dst, found.proto,
-                                   found.port_low, found.port_high),
-                                  found.action)
+            rule = next((model_rule(key, action) for key, (i, action)
+                         in self._installed().items() if i == index - 1),
+                        None)
         return Traced(passed=verdict == TC_ACT_OK, src_group=groups >> 16,
                       dst_group=groups & 0xffff,
                       reason=layout.DropReason(reason).name.lower()

@@ -188,6 +188,7 @@ class NetnsCookie(ctypes.Structure):
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
     'prefixes': (PrefixKey, PrefixGroup),
+    'pairs': (Pair, Verdict),
     'policy': (PolicyKey, Verdict),
     'rules': (RuleIndex, RuleDef),
     'counters': (Index, Counter),

@@ -101,10 +101,22 @@ def check_layout(pin_dir):
         if found != wanted:
             raise OldLayout(
                 0, 'map %s pinned at %s has key/value sizes %s, this version '
-                   'expects %s: pins of another version. Stop every '
-                   'magnum-iovisor process, remove %s and start again (or '
-                   'use another [dataplane] pin_dir); nothing was changed'
-                   % (name, path, found, wanted, pin_dir))
+                   'expects %s: pins of another version. %s'
+                   % (name, path, found, wanted, _start_again(pin_dir)))
+    # an earlier version compiled every rule into policy; this one keeps
+    # single-rule pairs in pairs (bpf/tables.h pins pairs first)
+    if (os.path.exists(map_pin(pin_dir, 'policy'))
+            and not os.path.exists(map_pin(pin_dir, 'pairs'))):
+        raise OldLayout(
+            0, 'map policy pinned at %s without map pairs: pins of an '
+               'earlier version, which compiled every rule into policy. %s'
+               % (map_pin(pin_dir, 'policy'), _start_again(pin_dir)))
+
+
+def _start_again(pin_dir):
+    return ('Stop every magnum-iovisor process, remove %s and start again '
+            '(or use another [dataplane] pin_dir); nothing was changed'
+            % pin_dir)
 
 
 def _pinned(pin_dir, version):

@@ -7,6 +7,7 @@ registered on ifindex 1: "web" 10.1.0.3 / fd00:1::3, group 100. "db"
 """
 
 import ctypes
+import random
 
 from bcc import BPF
 from magnum_iovisor.dataplane import events
@@ -208,6 +209,75 @@ class ClassifierTest(ClassifierBase):
         self.load('')
         self.assertFalse(self.passes('to_endpoint', pk.packet(
             '192.0.2.9', '10.1.0.3', pk.UDP, pk.udp(1, 2))))
+
+
+class PairsMapTest(ClassifierBase):
+    """A pair whose only rule covers every protocol is in the pairs map."""
+
+    def to(self, port):
+        return pk.packet('10.1.0.3', '192.0.2.1', pk.TCP, pk.tcp(40000, port))
+
+    def held(self):
+        return {name: len(self.dataplane.maps[name].items())
+                for name in ('pairs', 'policy', 'rules')}
+
+    def test_a_pair_moves_between_the_maps_keeping_its_counters(self):
+        self.load('100>0')
+        self.assertEqual({'pairs': 1, 'policy': 0, 'rules': 0}, self.held())
+        self.assertTrue(self.passes('from_endpoint', self.to(22)))
+        self.load('100>0 100>0:tcp/22:deny')
+        self.assertEqual(0, self.held()['pairs'])
+        self.assertFalse(self.passes('from_endpoint', self.to(22)))
+        self.assertTrue(self.passes('from_endpoint', self.to(80)))
+        self.load('100>0')
+        self.assertEqual({'pairs': 1, 'policy': 0, 'rules': 0}, self.held())
+        self.assertTrue(self.passes('from_endpoint', self.to(23)))
+        self.assertEqual({(100, 0, None, None): 3}, self.counted())
+
+    def test_a_write_cut_short_is_repaired_by_the_next(self):
+        self.load('100>0 100>0:tcp/22:deny')
+        rule = self.dataplane.rule_index(policy.Rule(100, 0))
+        # what a process killed while moving the pair into the pairs map
+        # leaves: the pair in both maps, the pairs entry hiding the deny
+        self.dataplane.maps['pairs'].set((100, 0),
+                                         (layout.Action.ALLOW, rule))
+        self.assertTrue(self.passes('from_endpoint', self.to(22)))
+        self.load('100>0 100>0:tcp/22:deny')
+        self.assertFalse(self.passes('from_endpoint', self.to(22)))
+        self.assertEqual(0, self.held()['pairs'])
+        self.assertEqual(policy.parse('100>0 100>0:tcp/22:deny'),
+                         self.dataplane.policy())
+
+    def test_a_run_of_random_policies_matches_the_model(self):
+        # each policy written over the last: pairs move between the maps,
+        # rules change action, ranges come and go
+        self.dataplane.tag('10.1.0.6', 300)
+        far = {0: '192.0.2.1', 200: '10.1.0.4', 300: '10.1.0.6'}
+        suffixes = ('', ':tcp', ':udp', ':icmp', ':tcp/22', ':tcp/20-30',
+                    ':udp/53', ':tcp/1-1000')
+        probes = [(pk.TCP, port) for port in (22, 25, 80, 2000)] + [
+            (pk.UDP, 53), (pk.UDP, 54), (pk.ICMP, None)]
+        chance = random.Random(9)
+        for step in range(40):
+            rules = {'100>%d%s%s' % (dst, suffix, chance.choice(
+                ('', '', ':deny'))): None
+                for dst in far for suffix in suffixes
+                if chance.random() < 0.25}
+            model = policy.parse(' '.join(rules))
+            self.dataplane.replace_policy(model)
+            for dst, address in far.items():
+                for proto, port in probes:
+                    packet = (
+                        pk.echo('10.1.0.3', address, 1) if proto == pk.ICMP
+                        else pk.packet('10.1.0.3', address, proto, (
+                            pk.tcp if proto == pk.TCP else pk.udp)(40000,
+                                                                   port)))
+                    traced = self.dataplane.trace(packet)
+                    action, rule = model.decide(100, dst, proto, port)
+                    self.assertEqual(
+                        (action is policy.Action.ALLOW, rule),
+                        (traced.passed, traced.rule),
+                        (step, str(model), dst, proto, port))
 
 
 class EventsTest(ClassifierBase):

@@ -54,9 +54,15 @@ class FullPolicyMapTest(base.DataplaneTestCase):
     def test_a_policy_map_too_small_rolls_back(self):
         # one range takes a compiled entry per aligned block: 1-65535
         # needs 16, more than the 8 the map holds
-        old = policy.parse('1>2 2>1')
+        old = policy.parse('1>2 2>1 1>3:tcp/80')
         self.dataplane.replace_policy(old)
+        maps = self.dataplane.maps
+        before = {name: sorted(maps[name].items(plain=True))
+                  for name in ('pairs', 'policy', 'rules')}
+        self.assertEqual((2, 1, 1), tuple(map(len, before.values())))
+        # 2>1 would move from the pairs map into the trie
         self.assertRaises(BpfError, self.dataplane.replace_policy,
-                          policy.parse('1>2 2>1:tcp/1-65535'))
+                          policy.parse('1>2 2>1 2>1:tcp/1-65535'))
         self.assertEqual(old, self.dataplane.policy())
-        self.assertEqual(2, len(self.dataplane.maps['policy'].items()))
+        self.assertEqual(before, {name: sorted(maps[name].items(plain=True))
+                                  for name in before})

@@ -42,3 +42,15 @@ class UpgradeTest(base.DataplaneTestCase):
                       % self.pin_dir, str(error))
         self.assertIn('remove %s' % self.pin_dir, str(error))
         self.assertEqual(before, sorted(os.listdir(self.pin_dir)))
+
+    def test_pins_of_a_policy_without_pairs_are_refused(self):
+        # the layout before pairs: every rule compiled into policy
+        Dataplane(self.conf.dataplane).close()
+        os.unlink(os.path.join(self.pin_dir, 'pairs'))
+        before = sorted(os.listdir(self.pin_dir))
+        error = self.assertRaises(loader.OldLayout, Dataplane,
+                                  self.conf.dataplane)
+        self.assertIn('map policy pinned at %s/policy without map pairs'
+                      % self.pin_dir, str(error))
+        self.assertIn('remove %s' % self.pin_dir, str(error))
+        self.assertEqual(before, sorted(os.listdir(self.pin_dir)))
