@@ -7,6 +7,7 @@ sandbox then, and otherwise only once a second: twenty waiters polling
 every 10 ms took a whole core (bench/sandbox_wait.py).
 """
 
+import errno
 import logging
 import os
 import select
@@ -129,12 +130,17 @@ class Departures:
                         continue
                     messages = marshal.parse(news.recv(RECV_SIZE))
                 except OSError as exc:
-                    # ENOBUFS after a burst: some news is lost, so everyone
-                    # looks once
-                    LOG.warning('link notifications: %s; every sandbox '
-                                'waiter looks again', exc)
                     self.wake_all()
-                    continue
+                    if exc.errno == errno.ENOBUFS:
+                        # a burst overran the socket: some news is lost,
+                        # so everyone looks once
+                        LOG.warning('link notifications: %s; every sandbox '
+                                    'waiter looks again', exc)
+                        continue
+                    # anything else would fail again at once: stop
+                    LOG.error('link notifications: %s; no longer listening, '
+                              'sandbox waiters look once a second', exc)
+                    return
                 for message in messages:
                     if message.get('event') == 'RTM_DELLINK':
                         self.wake(message.get_attr('IFLA_IFALIAS'))
