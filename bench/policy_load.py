@@ -31,7 +31,7 @@ import tempfile
 import time
 import uuid
 
-BASELINE = '43f081e'   # the last commit before the bulk-load rework
+BASELINE = '3b5373c'   # main before the pairs map
 STEPS = ('parse', 'apply', 'reapply', 'one_more')
 
 
