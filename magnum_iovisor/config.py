@@ -159,8 +159,12 @@ docker_opts = [
                     'without "-o iovisor.parent=...".'),
     cfg.FloatOpt('sandbox_timeout', default=60.0, min=1.0,
                  help='Seconds to wait for Docker to move a macvlan/ipvlan '
-                      'interface into its container before giving up on '
-                      'attaching the classifiers to it.'),
+                      'interface into its container. Without tcx the '
+                      'classifiers can be attached only there, so the '
+                      'interface is removed after this long; with tcx its '
+                      'links filter it from Join on, so the driver warns '
+                      'and waits on, and removes it only once a process '
+                      'has been in the sandbox this long without it.'),
     cfg.StrOpt('qdisc_bypass_guard', default='auto',
                choices=[('auto', 'only where from_parent cannot judge on '
                                  'the parent what a container sends past '

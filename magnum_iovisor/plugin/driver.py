@@ -533,16 +533,17 @@ class Driver:
 
         The namespace exists only once Docker made it, after Join; until
         then the parent takes any local endpoint's address from a sandbox
-        (bpf/parent.h).
+        (bpf/parent.h). Past ``sandbox_timeout`` it warns and waits on
+        (unlike the links, the binding is not what filters the container)
+        until a process has been in the sandbox for a whole timeout.
         """
         def cancelled():
             return self._current(endpoint_id, sandbox_key) is None
 
+        alias = links.alias(endpoint_id)
         try:
-            ifname = sandbox.wait_for_link(sandbox_key,
-                                           links.alias(endpoint_id),
-                                           self.sandbox_timeout, cancelled,
-                                           self.departures)
+            ifname = self._wait_in_tcx(endpoint_id, sandbox_key, alias,
+                                       cancelled)
             with self.lock:
                 endpoint = self._current(endpoint_id, sandbox_key)
                 if ifname is None or endpoint is None:
@@ -550,12 +551,33 @@ class Driver:
                 self.agent.bind(endpoint.addresses, sandbox_key)
                 self.watchers.pop(endpoint_id, None)
         except Exception as exc:
-            # the links enforce still, but a sandbox that never came (or
-            # an interface that left it) gets no network
+            # the links enforce still, but addresses that cannot be bound
+            # to their sandbox get no network
             LOG.exception('endpoint %s: cannot bind its addresses to '
                           'sandbox %s', endpoint_id[:12], sandbox_key)
-            self._give_up(endpoint_id, sandbox_key, links.alias(endpoint_id),
-                          exc)
+            self._give_up(endpoint_id, sandbox_key, alias, exc)
+
+    def _wait_in_tcx(self, endpoint_id, sandbox_key, alias, cancelled):
+        warned = occupied = False
+        while True:
+            try:
+                return sandbox.wait_for_link(sandbox_key, alias,
+                                             self.sandbox_timeout, cancelled,
+                                             self.departures)
+            except sandbox.SandboxTimeout as exc:
+                # Docker moves the interface in just after the container's
+                # process enters the sandbox (its prestart hook): a process
+                # there for a whole timeout means the alias was changed in
+                # the sandbox, and the addresses would stay unbound.
+                was, occupied = occupied, sandbox.in_use(sandbox_key)
+                if was and occupied:
+                    raise
+                # Its links filter it wherever it is, so a slow Docker
+                # costs no container its network; Leave ends the wait.
+                if not warned:
+                    LOG.warning('endpoint %s: %s; filtered by its links, '
+                                'still waiting', endpoint_id[:12], exc)
+                    warned = True
 
     def wait_attached(self, endpoint_id, timeout=None):
         """For checks and benchmarks: wait for a sandbox watcher to end."""

@@ -24,6 +24,7 @@ from tests.functional import plugin_daemon
 from tests.functional import seed
 from tests.functional import test_docker_plugin
 from tests.functional import test_metrics
+from tests.functional import topology
 
 POLICY = '100>0 0>100'       # 100 may reach the outside; 300 may not
 ALLOWED, DENIED = 100, 300
@@ -187,7 +188,8 @@ class SandboxNeverAppearsTest(test_docker_plugin.DockerPluginTestCase):
         cls.slow.setUp()
         cls.addClassCleanup(cls.slow.cleanUp)
 
-    def test_the_interface_and_address_go_and_the_failure_shows(self):
+    def join(self, sandbox_key):
+        """A Join to ``sandbox_key`` whose interface Docker never moves."""
         site = self.useFixture(seed.SeedSite(self.dockerd, self.slow.name,
                                              'macvlan'))
         network = self.dockerd.docker('network', 'inspect', '-f', '{{.Id}}',
@@ -200,8 +202,7 @@ class SandboxNeverAppearsTest(test_docker_plugin.DockerPluginTestCase):
             Options={'iovisor.group': str(ALLOWED)}))
         self.addCleanup(self.slow.request, 'NetworkDriver.DeleteEndpoint',
                         json.dumps(ids).encode())
-        reply = self.slow.call('Join', dict(
-            ids, SandboxKey='/run/netns/mi-never-' + endpoint[:8]))
+        reply = self.slow.call('Join', dict(ids, SandboxKey=sandbox_key))
         self.addCleanup(self.slow.request, 'NetworkDriver.Leave',
                         json.dumps(ids).encode())
         ifname = reply['InterfaceName']['SrcName']
@@ -210,17 +211,50 @@ class SandboxNeverAppearsTest(test_docker_plugin.DockerPluginTestCase):
         self.assertIn(ifname, self.links())
         self.assertTrue(plane.linked(endpoint))
         self.assertEqual(ALLOWED, plane.endpoint(address).group)
+        return ids, ifname, address, plane
+
+    def failures(self, ids):
+        """This endpoint's: both tests share the daemon."""
+        return [f for f in failures_shown(self.slow)
+                if f['Endpoint'] == ids['EndpointID']]
+
+    def test_a_slow_docker_leaves_it_filtered_until_leave(self):
+        ids, ifname, address, plane = self.join(
+            '/run/netns/mi-never-' + uuid.uuid4().hex[:8])
         self.assertTrue(cluster.wait_for(
-            lambda: failures_shown(self.slow),
+            lambda: 'filtered by its links, still waiting' in self.slow.log(),
             float(SANDBOX_WAIT) + 10))
-        shown = failures_shown(self.slow)
-        self.assertEqual([('sandbox', endpoint, ifname)],
-                         [(f['Kind'], f['Endpoint'], f['Interface'])
-                          for f in shown])
+        self.assertIn('did not arrive in sandbox', self.slow.log())
+        # a slow Docker costs the container nothing: all of it stays
+        self.assertEqual([], self.failures(ids))
+        self.assertIn(ifname, self.links())
+        self.assertTrue(plane.linked(ids['EndpointID']))
+        self.assertEqual(ALLOWED, plane.endpoint(address).group)
+        # Docker's clean-up of a container that never started
+        self.slow.call('Leave', ids)
+        self.assertNotIn(ifname, self.links())
+        self.assertFalse(plane.linked(ids['EndpointID']))
+        self.assertIsNone(plane.endpoint(address))
+
+    def test_a_running_sandbox_without_it_loses_it(self):
+        # a process in the sandbox, and no interface of ours: as if the
+        # container had changed its alias there
+        ns = 'mi-alias-' + uuid.uuid4().hex[:8]
+        topology.run('ip', 'netns', 'add', ns)
+        self.addCleanup(topology.run, 'ip', 'netns', 'del', ns, check=False)
+        tenant = subprocess.Popen(['ip', 'netns', 'exec', ns, 'sleep', '600'])
+        self.addCleanup(tenant.wait)
+        self.addCleanup(tenant.kill)
+        ids, ifname, address, plane = self.join(topology.netns_file(ns))
+        self.assertTrue(cluster.wait_for(
+            lambda: self.failures(ids), 3 * float(SANDBOX_WAIT) + 10))
+        shown = self.failures(ids)
+        self.assertEqual([('sandbox', ifname)],
+                         [(f['Kind'], f['Interface']) for f in shown])
         self.assertIn('did not arrive in sandbox', shown[0]['Reason'])
         # no interface, no address: nothing can use either
         self.assertNotIn(ifname, self.links())
-        self.assertFalse(plane.linked(endpoint))
+        self.assertFalse(plane.linked(ids['EndpointID']))
         self.assertIsNone(plane.endpoint(address))
 
 

@@ -231,10 +231,10 @@ bypass_refused() {
 # No packet before the filters (issue 14), on the bay's ipvlan: containers of
 # a denied group (300) whose first instruction pings an address on eth0's
 # ipvlan that no filter guards (a namespace made here; untagged, so the world,
-# which 100 may reach and 300 not), 5 starting at once. The namespace counts
+# which 100 may reach and 300 not), 20 starting at once. The namespace counts
 # every echo request that reaches it (Icmp InEchos), answered or not.
 FIRST_STARTS=50
-FIRST_AT_ONCE=5
+FIRST_AT_ONCE=20
 TARGET=10.1.1.250
 
 in_echos() {

@@ -313,7 +313,7 @@ class GuestTest(testtools.TestCase):
                      'shed its qdisc: container (300) -> db (200): drop',
                      'control: container (100) -> 10.1.1.250: 1 echo request',
                      'first packets of group 300: 0 echo requests reached '
-                     '10.1.1.250 in 50 starts, 5 at once; ping exit codes: '
+                     '10.1.1.250 in 50 starts, 20 at once; ping exit codes: '
                      '1 x50',
                      'PACKET_QDISC_BYPASS in a container (/sys/fs/cgroup/'):
             self.assertIn(pair, '\n'.join(result.lines))
