@@ -11,9 +11,18 @@ if [ ! -x .tools/bin/tox ]; then
         || exit 1
 fi
 
-IFS=, read -r -a envs <<< "${TOX_ENVS:-pep8,py3,genconfig,functional,heat,magnum,image}"
+IFS=, read -r -a envs <<< "${TOX_ENVS:-pep8,py3,genconfig,functional,heat,magnum,image,bay}"
+# tox -e bay boots three guests under TCG (20 to 35 minutes here): started
+# later than this into the run, it could take CI past its 90 minutes.
+BAY_LATEST_START=${BAY_LATEST_START:-3000}
 passed=0 failed=0 skipped=0 broken=() failures=()
 for env in "${envs[@]}"; do
+    if [ "$env" = bay ] && [ "$SECONDS" -gt "$BAY_LATEST_START" ]; then
+        echo "=== tox -e bay SKIPPED: ${SECONDS} s into the run, later than" \
+            "${BAY_LATEST_START} s; it would risk CI's 90 minutes"
+        skipped=$((skipped + 1))
+        continue
+    fi
     echo "=== tox -e $env"
     .tools/bin/tox -e "$env" || broken+=("$env")
     if [ -x ".tox/$env/bin/stestr" ] && grep -q "stestr run" <(.tools/bin/tox config -e "$env" -k commands 2>/dev/null); then
