@@ -231,8 +231,12 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	if (pkt.kind == KIND_ND)
 		return TC_ACT_OK;
 
-	struct endpoint *src = endpoints.lookup((struct address *)pkt.flow.saddr);
+	struct endpoint *src = NULL;
 	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
+	/* where it enters its endpoint, the source's entry is needed only for
+	 * a new connection */
+	if (direction != DIR_TO_ENDPOINT || tracing(skb))
+		src = endpoints.lookup((struct address *)pkt.flow.saddr);
 	if (tracing(skb))
 		return trace(skb, &pkt, src, dst);
 	if (direction != DIR_TO_ENDPOINT) {
@@ -247,7 +251,7 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 			    dst ? dst->group : 0);
 	}
 
-	u64 now = bpf_ktime_get_ns();
+	u64 now = ct_now();
 	u64 generation = state_get(STATE_GENERATION);
 	struct conn *conn = connection(&pkt, now, generation);
 	if (conn) {
@@ -256,6 +260,8 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 		ct_refresh(conn, pkt.flow.proto, now);
 		return TC_ACT_OK;
 	}
+	if (direction == DIR_TO_ENDPOINT)
+		src = endpoints.lookup((struct address *)pkt.flow.saddr);
 
 	struct pair pair = {
 		.src = group_of(src, pkt.flow.saddr),

@@ -135,7 +135,7 @@ struct flow {
 };
 
 struct conn {
-	u64 expires;             /* bpf_ktime_get_ns() */
+	u64 expires;             /* CLOCK_MONOTONIC (coarse) ns: ct_now() */
 	u32 rule;                /* the allow rule the flow is counted in */
 	u32 generation;          /* policy generation it was last checked at */
 };
