@@ -150,7 +150,8 @@ def fill_v2(dp, endpoints, rules, prefixes, flows):
     now = time.monotonic_ns()
     ct = [((addresses.packed(v4(i, 0xAC000000)),
             addresses.packed(v4(i, 0xAD000000)), 1, 2, 17, b'\0' * 3),
-           (now + 3600 * 10 ** 9, 0, 0)) for i in range(flows)]
+           (now + 3600 * 10 ** 9, 0, 0, 0, b'\0' * 7))
+          for i in range(flows)]
     for start in range(0, len(ct), 65536):
         dp.maps['conntrack'].set_many(ct[start:start + 65536])
 

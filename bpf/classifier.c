@@ -127,8 +127,9 @@ static __always_inline struct verdict *decide(u16 src, u16 dst,
 	return policy.lookup(&key);
 }
 
-/* The connection ``key`` belongs to, if tracked, alive and still allowed
- * by the policy (checked again when the generation moved on). */
+/* The connection of entry ``key``, if tracked, alive and still allowed by
+ * the policy (checked again, with where its ends are, when the generation
+ * moved on). */
 static __always_inline struct conn *tracked(struct flow *key, u64 now,
 					    u64 generation)
 {
@@ -141,17 +142,26 @@ static __always_inline struct conn *tracked(struct flow *key, u64 now,
 	}
 	if (conn->generation == (u32)generation)
 		return conn;
+	struct flow opened;
+	int reversed = conn->flags & CONN_OPENED_BY_HIGH;
+	if (reversed)
+		reverse_flow(&opened, key);
+	else
+		__builtin_memcpy(&opened, key, sizeof(opened));
 	struct address src, dst;
-	__builtin_memcpy(src.addr, key->saddr, sizeof(src.addr));
-	__builtin_memcpy(dst.addr, key->daddr, sizeof(dst.addr));
-	struct verdict *verdict = decide(
-		group_of(endpoints.lookup(&src), key->saddr),
-		group_of(endpoints.lookup(&dst), key->daddr), key);
+	__builtin_memcpy(src.addr, opened.saddr, sizeof(src.addr));
+	__builtin_memcpy(dst.addr, opened.daddr, sizeof(dst.addr));
+	struct endpoint *from = endpoints.lookup(&src);
+	struct endpoint *to = endpoints.lookup(&dst);
+	struct verdict *verdict = decide(group_of(from, opened.saddr),
+					 group_of(to, opened.daddr), &opened);
 	if (!verdict || verdict->action != ACTION_ALLOW) {
 		conntrack.delete(key);
 		return NULL;
 	}
 	conn->rule = verdict->rule;
+	conn->flags = conn_flags(reversed, from && from->ifindex,
+				 to && to->ifindex);
 	conn->generation = (u32)generation;
 	return conn;
 }
@@ -171,26 +181,25 @@ static __always_inline int trace(struct __sk_buff *skb, struct packet *pkt,
 		      pass);
 }
 
-static __always_inline struct conn *connection(struct packet *pkt, u64 now,
-					       u64 generation)
+/* The connection ``pkt`` (whose entry key is ``key``, ``reversed`` or not)
+ * belongs to; *to_low: whether the packet goes toward the key's low end. */
+static __always_inline struct conn *connection(struct packet *pkt,
+					       struct flow *key, int reversed,
+					       u64 now, u64 generation,
+					       int *to_low)
 {
-	struct flow key;
-	struct conn *conn = NULL;
-
-	if (pkt->kind != KIND_ECHO_REPLY) {
-		conn = tracked(&pkt->flow, now, generation);
-		if (conn)
-			return conn;
-	}
-	reverse_flow(&key, &pkt->flow);
-	conn = tracked(&key, now, generation);
+	struct conn *conn = tracked(key, now, generation);
+	*to_low = reversed;
+	/* an echo reply answers a request its destination sent */
+	if (conn && pkt->kind == KIND_ECHO_REPLY &&
+	    !reversed == !(conn->flags & CONN_OPENED_BY_HIGH))
+		return NULL;
 	if (conn || pkt->kind != KIND_ICMP_ERROR)
 		return conn;
-	conn = tracked(&pkt->inner, now, generation);
-	if (conn)
-		return conn;
-	reverse_flow(&key, &pkt->inner);
-	return tracked(&key, now, generation);
+	/* an error goes back to the sender of the packet it quotes */
+	struct flow inner;
+	*to_low = !ct_key(&inner, &pkt->inner);
+	return tracked(&inner, now, generation);
 }
 
 /* own_endpoint (bpf/parent.h) with its lookups */
@@ -231,21 +240,21 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 	if (pkt.kind == KIND_ND)
 		return TC_ACT_OK;
 
-	struct endpoint *src = NULL;
-	struct endpoint *dst = endpoints.lookup((struct address *)pkt.flow.daddr);
-	/* where it enters its endpoint, the source's entry is needed only for
-	 * a new connection */
-	if (direction != DIR_TO_ENDPOINT || tracing(skb))
+	int from = direction != DIR_TO_ENDPOINT;
+	struct endpoint *src = NULL, *dst = NULL;
+	/* each end's entry is looked up where it is needed: the source's where
+	 * it leaves (spoofing), the destination's where it enters (its own),
+	 * the other only for a new connection */
+	if (from || tracing(skb))
 		src = endpoints.lookup((struct address *)pkt.flow.saddr);
+	if (!from || tracing(skb))
+		dst = endpoints.lookup((struct address *)pkt.flow.daddr);
 	if (tracing(skb))
 		return trace(skb, &pkt, src, dst);
-	if (direction != DIR_TO_ENDPOINT) {
+	if (from) {
 		if (!sent_by(skb, src, &pkt, direction))
 			return drop(skb, DROP_SPOOFED_SOURCE, direction, &pkt,
 				    src ? src->group : 0, 0);
-		/* decided once, where it enters the destination endpoint */
-		if (direction == DIR_FROM_ENDPOINT && dst && dst->ifindex)
-			return TC_ACT_OK;
 	} else if (!dst || dst->ifindex != skb->ifindex) {
 		return drop(skb, DROP_NOT_OURS, direction, &pkt, 0,
 			    dst ? dst->group : 0);
@@ -253,15 +262,25 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 
 	u64 now = ct_now();
 	u64 generation = state_get(STATE_GENERATION);
-	struct conn *conn = connection(&pkt, now, generation);
+	struct flow key;
+	int reversed = ct_key(&key, &pkt.flow);
+	int to_low = 0;
+	struct conn *conn = connection(&pkt, &key, reversed, now, generation,
+				       &to_low);
 	if (conn) {
-		if (counts_allowed(direction))
+		if (counts_tracked(direction, bound_for_local(conn, to_low)))
 			count(conn->rule, skb->len);
 		ct_refresh(conn, pkt.flow.proto, now);
 		return TC_ACT_OK;
 	}
-	if (direction == DIR_TO_ENDPOINT)
+	if (from) {
+		dst = endpoints.lookup((struct address *)pkt.flow.daddr);
+		/* decided once, where it enters the destination endpoint */
+		if (direction == DIR_FROM_ENDPOINT && dst && dst->ifindex)
+			return TC_ACT_OK;
+	} else {
 		src = endpoints.lookup((struct address *)pkt.flow.saddr);
+	}
 
 	struct pair pair = {
 		.src = group_of(src, pkt.flow.saddr),
@@ -290,8 +309,10 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 			.expires = now + ct_timeout(pkt.flow.proto),
 			.rule = verdict->rule,
 			.generation = (u32)generation,
+			.flags = conn_flags(reversed, src && src->ifindex,
+					    dst && dst->ifindex),
 		};
-		conntrack.update(&pkt.flow, &opened);
+		conntrack.update(&key, &opened);
 	}
 	return TC_ACT_OK;
 }

@@ -1,6 +1,7 @@
-/* Connection tracking helpers. An entry is keyed by the flow as the side
- * that opened it sent it; a packet belongs to it when its own flow or its
- * reversed flow is the key (or, for ICMP errors, the quoted flow is).
+/* Connection tracking helpers. An entry is keyed by its flow with the lower
+ * end (address, then port, compared as u32 and u16 words) as source: a
+ * packet of either direction (or, for ICMP errors, the quoted flow) finds
+ * it in one lookup; conn->flags says which end opened it.
  */
 #ifndef MAGNUM_IOVISOR_CONNTRACK_H
 #define MAGNUM_IOVISOR_CONNTRACK_H
@@ -21,6 +22,47 @@ static __always_inline void reverse_flow(struct flow *to,
 	to->dport = from->sport;
 	to->proto = from->proto;
 	to->pad[0] = to->pad[1] = to->pad[2] = 0;
+}
+
+/* Whether ``flow`` goes from its higher end to its lower one. */
+static __always_inline int high_to_low(const struct flow *flow)
+{
+#pragma unroll
+	for (int i = 0; i < ADDR_WORDS; i++)
+		if (flow->saddr[i] != flow->daddr[i])
+			return flow->saddr[i] > flow->daddr[i];
+	return flow->sport > flow->dport;
+}
+
+/* The entry key of ``flow``; returns whether it is ``flow`` reversed. */
+static __always_inline int ct_key(struct flow *key, const struct flow *flow)
+{
+	if (high_to_low(flow)) {
+		reverse_flow(key, flow);
+		return 1;
+	}
+	__builtin_memcpy(key, flow, sizeof(*key));
+	key->pad[0] = key->pad[1] = key->pad[2] = 0;
+	return 0;
+}
+
+/* The flags of an entry whose opener sent it ``reversed`` (or not), with
+ * its opener's and its destination's ends attached here or not. */
+static __always_inline u8 conn_flags(int reversed, int src_local,
+				     int dst_local)
+{
+	int low_local = reversed ? dst_local : src_local;
+	int high_local = reversed ? src_local : dst_local;
+	return (reversed ? CONN_OPENED_BY_HIGH : 0) |
+	       (low_local ? CONN_LOW_LOCAL : 0) |
+	       (high_local ? CONN_HIGH_LOCAL : 0);
+}
+
+/* Whether a packet of ``conn`` going toward its key's low end
+ * (``to_low``) or high end is bound for an endpoint attached here. */
+static __always_inline int bound_for_local(const struct conn *conn, int to_low)
+{
+	return conn->flags & (to_low ? CONN_LOW_LOCAL : CONN_HIGH_LOCAL);
 }
 
 /* The clock of conn->expires: CLOCK_MONOTONIC to within a tick, which is

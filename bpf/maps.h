@@ -123,8 +123,10 @@ struct pair {
 	u16 dst;
 };
 
-/* conntrack: LRU hash, keyed by the flow as its opener sent it. ICMP echo
- * uses (identifier, 0) as ports: a reply's reversed key is the request's. */
+/* conntrack: LRU hash. The key is the flow with its lower end first
+ * (bpf/conntrack.h, ct_key), so that both directions find the entry in one
+ * lookup; flags say which end opened it. ICMP echo uses (identifier, 0) as
+ * ports: a reply is its request reversed. */
 struct flow {
 	u32 saddr[ADDR_WORDS];
 	u32 daddr[ADDR_WORDS];
@@ -134,10 +136,19 @@ struct flow {
 	u8 pad[3];
 };
 
+enum conn_flag {
+	CONN_OPENED_BY_HIGH = 1 << 0, /* the opener sent the key reversed */
+	CONN_LOW_LOCAL = 1 << 1,  /* the key's saddr end is an endpoint attached
+				   * here (its to_endpoint counts what it gets) */
+	CONN_HIGH_LOCAL = 1 << 2, /* the same for the daddr end */
+};
+
 struct conn {
 	u64 expires;             /* CLOCK_MONOTONIC (coarse) ns: ct_now() */
 	u32 rule;                /* the allow rule the flow is counted in */
 	u32 generation;          /* policy generation it was last checked at */
+	u8 flags;                /* enum conn_flag, as of that generation */
+	u8 pad[7];
 };
 
 #define CT_TCP_TIMEOUT_NS (3600ULL * 1000000000ULL)

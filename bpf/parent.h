@@ -70,4 +70,12 @@ static __always_inline int counts_allowed(u8 direction)
 	return direction != DIR_FROM_PARENT;
 }
 
+/* The same for a tracked connection's packet: one bound for an endpoint
+ * attached here is counted where it enters that endpoint. */
+static __always_inline int counts_tracked(u8 direction, int bound_for_local)
+{
+	return direction == DIR_TO_ENDPOINT ||
+	       (direction == DIR_FROM_ENDPOINT && !bound_for_local);
+}
+
 #endif

@@ -452,10 +452,17 @@ class Dataplane:
         host order.
         """
         now = time.monotonic_ns()
-        return sorted((addresses.text(f[0]), _ntohs(f[2]),
-                       addresses.text(f[1]), _ntohs(f[3]), f[4], c.rule)
-                      for f, c in self.maps['conntrack'].items()
-                      if c.expires > now)
+        flows = []
+        for f, c in self.maps['conntrack'].items():
+            if c.expires <= now:
+                continue
+            saddr, daddr, sport, dport = f[:4]
+            if c.flags & layout.ConnFlag.OPENED_BY_HIGH:
+                saddr, daddr, sport, dport = daddr, saddr, dport, sport
+            flows.append((addresses.text(saddr), _ntohs(sport),
+                          addresses.text(daddr), _ntohs(dport), f[4],
+                          c.rule))
+        return sorted(flows)
 
     def attach_links(self, ifname, addresses_, group, key):
         """Enforce on ``ifname`` (host namespace) with tcx links.

@@ -142,10 +142,18 @@ class Flow(ctypes.Structure):
                 ('pad', ctypes.c_uint8 * 3)]
 
 
+class ConnFlag(enum.IntFlag):
+    OPENED_BY_HIGH = 1 << 0   # the opener sent the key reversed
+    LOW_LOCAL = 1 << 1        # the key's saddr end is attached here
+    HIGH_LOCAL = 1 << 2       # the key's daddr end is attached here
+
+
 class Conn(ctypes.Structure):
     _fields_ = [('expires', ctypes.c_uint64),
                 ('rule', ctypes.c_uint32),
-                ('generation', ctypes.c_uint32)]
+                ('generation', ctypes.c_uint32),
+                ('flags', ctypes.c_uint8),       # ConnFlag
+                ('pad', ctypes.c_uint8 * 7)]
 
 
 class Index(ctypes.Structure):

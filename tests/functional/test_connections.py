@@ -91,6 +91,17 @@ class PortsAndConnectionsTest(TrafficTestCase):
                 self.assertEqual(1, self.udp(dst, 'web', family=family))
                 self.assertFalse(self.ping(dst, 'web', family))
 
+    def test_each_packet_is_counted_once(self):
+        # a ping is a request and a reply: each is counted where it enters
+        # an endpoint of this host, or else where it leaves one
+        self.load('100>world:icmp 100>200:icmp')
+        for dst, group in (('db', 200), ('outside', 0)):
+            for _ in range(2):
+                self.assertTrue(self.ping('web', dst, 4))
+            counted = {(src, dst_group): packets for src, dst_group, _, _,
+                       _, packets, _ in self.dataplane.rule_counters()}
+            self.assertEqual(4, counted[(100, group)], dst)
+
     def test_an_icmp_error_of_an_allowed_flow_arrives(self):
         self.load('100>world:udp 100>200:udp')
         # nothing listens on 5399: the port unreachable must come back
