@@ -12,17 +12,22 @@ bench/classifier.py``). Configurations, measured in one run:
             ranges), 1,000,000 endpoints, 100,000 CIDR prefixes and a full
             connection table (1,000,000 flows)
 
-Per packet: through BPF_PROG_TEST_RUN, one run per packet over many
-distinct flows (never one key replayed), new-flow and established-flow
-packets at 0 / 1,000 / 100,000 / 1,000,000 entries; the cost of the
-``none`` program (the test-run timer itself) is subtracted. In traffic:
-iperf3 TCP and 64-byte UDP between namespaces, throughput ratio against
-no filter, and the programs' own run_time_ns / run_cnt
-(kernel.bpf_stats_enabled) on both CPUs. And the time to load 100,000
-rules.
+Per packet: through BPF_PROG_TEST_RUN, every configuration loaded at once
+and measured in turn, round after round (medians): one run per packet over
+many distinct flows (never one key replayed), new-flow and established-flow
+packets at 0 / 1,000 / 100,000 / 1,000,000 entries, leaving for remote
+destinations (from) and entering a destination on this host (to), and one
+packet replayed (warm, every bucket in cache); the cost of the ``none``
+program (the test-run timer itself) is subtracted. In traffic: iperf3 TCP
+and 64-byte UDP between namespaces (client and server on a CPU each),
+throughput ratio against no filter, and the programs' own run_time_ns /
+run_cnt (kernel.bpf_stats_enabled) on both CPUs. And the time to load
+100,000 rules.
 """
 
 import argparse
+import collections
+import contextlib
 import ctypes
 import json
 import os
@@ -156,64 +161,81 @@ def fill_v2(dp, endpoints, rules, prefixes, flows):
         dp.maps['conntrack'].set_many(ct[start:start + 65536])
 
 
-def measure(programs, frames, program='from_endpoint'):
-    """Median ns of one run over ``frames``, each run once."""
-    fd = programs[program]
-    times = [libbpf.test_run(fd, frame, 1)[1] for frame in frames]
-    return statistics.mean(times)
+def spread(fd, frames):
+    """Mean ns of one run over ``frames``, each run once."""
+    return statistics.mean(libbpf.test_run(fd, frame, 1)[1]
+                           for frame in frames)
 
 
-def flow_frames(count, seed, family=4):
+def warm(fd, frame, repeat=5000):
+    """ns of one packet replayed ``repeat`` times: every bucket in cache."""
+    return libbpf.test_run(fd, frame, repeat)[1]
+
+
+def flow_frames(count, seed):
     """Distinct UDP flows from web (10.1.0.3) to remote destinations.
 
     Every flow has its own address pair and ports.
     """
     rng = random.Random(seed)
-    frames = []
-    for i in range(count):
-        dst = v4(rng.randrange(1 << 20), 0x0B000000)
-        frames.append(pk.packet('10.1.0.3', dst, pk.UDP,
-                                pk.udp(1024 + i % 60000, 53)))
-    return frames
+    return [pk.packet('10.1.0.3', v4(rng.randrange(1 << 20), 0x0B000000),
+                      pk.UDP, pk.udp(1024 + i % 60000, 53))
+            for i in range(count)]
 
 
-def per_packet(sizes, flows):
-    none = PassAll()
-    results = {}
-    try:
-        frames = flow_frames(flows, 1)
-        base = measure(none.programs, frames)
-        results['none'] = base
+def local_frames(count, seed):
+    """Distinct UDP flows from web to db (10.1.0.4), both on this host."""
+    return [pk.packet('10.1.0.3', '10.1.0.4', pk.UDP,
+                      pk.udp(1024 + i % 60000, 1 + (seed * count + i) % 60000))
+            for i in range(count)]
+
+
+def per_packet(sizes, flows, rounds):
+    """Every configuration loaded at once, measured in turn each round."""
+    frames = [flow_frames(flows, 1000 + r) for r in range(rounds)]
+    local = [local_frames(flows, r) for r in range(rounds)]
+    configs = {}
+    with contextlib.ExitStack() as stack:
+        none = PassAll()
+        stack.callback(none.close)
         v1 = V1('/sys/fs/bpf/bench-v1-%s' % uuid.uuid4().hex[:8])
-        try:
-            v1.tag('10.1.0.3', 100, 1)
-            v1.load(SEED)
-            # every destination is "world" (0): 100>0 allows
-            results['v1-seed'] = measure(v1.programs, frames) - base
-        finally:
-            v1.close()
+        stack.callback(v1.close)
+        v1.tag('10.1.0.3', 100, 1)
+        v1.tag('10.1.0.4', 200, 1)
+        v1.load(SEED)
+        configs['v1-seed'] = v1.programs
         for size in sizes:
             pin_dir = '/sys/fs/bpf/bench-%s' % uuid.uuid4().hex[:8]
-            conf = make_conf(pin_dir, conntrack_max=max(size, 1024) + flows,
-                             endpoints_max=size + 1024)
-            try:
-                with Dataplane(conf.dataplane) as dp:
-                    fill_v2(dp, size, min(size, 100000), min(size, 100000),
-                            size)
-                    dp.tag('10.1.0.3', 100, ifindex=1)
-                    if not size:
-                        dp.replace_policy(policy.parse(SEED))
-                    fresh = flow_frames(flows, size + 7)
-                    new = measure(dp.programs, fresh) - base
-                    established = measure(dp.programs, fresh) - base
-                    assert libbpf.test_run(dp.programs['from_endpoint'],
-                                           fresh[0])[0] == 0
-                    results[size] = (new, established)
-            finally:
-                shutil.rmtree(pin_dir, ignore_errors=True)
-    finally:
-        none.close()
-    return results
+            stack.callback(shutil.rmtree, pin_dir, ignore_errors=True)
+            conf = make_conf(pin_dir, endpoints_max=size + 1024,
+                             conntrack_max=max(size, 1024) + 2 * flows *
+                             rounds)
+            dp = stack.enter_context(Dataplane(conf.dataplane))
+            fill_v2(dp, size, min(size, 100000), min(size, 100000), size)
+            dp.tag('10.1.0.3', 100, ifindex=1)
+            dp.tag('10.1.0.4', 200, ifindex=1)
+            if not size:
+                dp.replace_policy(policy.parse(SEED))
+            assert libbpf.test_run(dp.programs['from_endpoint'],
+                                   frames[0][0])[0] == 0
+            configs[size] = dp.programs
+        results = {name: collections.defaultdict(list) for name in configs}
+        results['none'] = collections.defaultdict(list)
+        for r in range(rounds):
+            base = spread(none.programs['from_endpoint'], frames[r])
+            base_warm = warm(none.programs['from_endpoint'], frames[r][0])
+            results['none']['spread'].append(base)
+            results['none']['warm'].append(base_warm)
+            for name, programs in configs.items():
+                out = results[name]
+                for side, batch in (('from', frames[r]), ('to', local[r])):
+                    fd = programs['%s_endpoint' % side]
+                    out[side + ' new'].append(spread(fd, batch) - base)
+                    out[side + ' est'].append(spread(fd, batch) - base)
+                    out[side + ' warm'].append(warm(fd, batch[0]) -
+                                               base_warm)
+    return {name: {k: statistics.median(v) for k, v in figures.items()}
+            for name, figures in results.items()}
 
 
 # -- real traffic -------------------------------------------------------------
@@ -226,9 +248,12 @@ def prog_stats(fd):
 
 
 def iperf(net, args, seconds):
-    server = net.spawn('db', 'iperf3', '-s', '-1', '-p', '5201')
+    # one CPU each, so that the rounds meet the same scheduling
+    server = net.spawn('db', 'taskset', '-c', '1', 'iperf3', '-s', '-1',
+                       '-p', '5201')
     time.sleep(0.3)
-    out = topology.nsexec(net.hosts['web'][0], 'iperf3', '-c',
+    out = topology.nsexec(net.hosts['web'][0], 'taskset', '-c', '0',
+                          'iperf3', '-c',
                           net.hosts['db'][1], '-p', '5201', '-J', '-t',
                           str(seconds), *args, timeout=seconds + 30).stdout
     server.wait(timeout=10)
@@ -321,9 +346,33 @@ def policy_load(count):
         shutil.rmtree(pin_dir, ignore_errors=True)
 
 
+COLUMNS = ('from new', 'from est', 'to new', 'to est', 'from warm',
+           'to warm')
+
+
+def report_per_packet(costs, flows, rounds):
+    print('per packet through BPF_PROG_TEST_RUN, ns (median of %d rounds; '
+          'each round %d distinct flows run once each, new then '
+          'established, and one packet replayed 5,000 times, warm; the '
+          'pass-all program\'s %.0f ns, %.0f ns warm, subtracted)'
+          % (rounds, flows, costs['none']['spread'],
+             costs['none']['warm']))
+    print('  from: web to remote destinations; to: web to db, both here')
+    print('  %-18s' % 'config' + ''.join('%11s' % c for c in COLUMNS))
+    rows = [('v1-seed', 'v1, seed policy')]
+    rows += [(size, 'v2, %d entries' % size) for size in SIZES]
+    for key, label in rows:
+        print('  %-18s' % label + ''.join(
+            '%11.0f' % costs[key][c] for c in COLUMNS))
+    for key, label in rows[1:]:
+        print('  %-18s' % (label + ' / v1') + ''.join(
+            '%11.2f' % (costs[key][c] / costs['v1-seed'][c])
+            for c in COLUMNS))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--seconds', type=int, default=4)
     parser.add_argument('--flows', type=int, default=FLOWS)
     parser.add_argument('--skip-traffic', action='store_true')
@@ -331,17 +380,8 @@ def main():
     args = parser.parse_args()
 
     if not args.skip_per_packet:
-        costs = per_packet(SIZES, args.flows)
-        print('per packet through BPF_PROG_TEST_RUN (from_endpoint, %d '
-              'distinct flows, one run each; the pass-all program\'s '
-              '%.0f ns subtracted)' % (args.flows, costs['none']))
-        v1 = costs['v1-seed']
-        print('  v1-seed (stateless, seed policy)      %6.0f ns' % v1)
-        for size in SIZES:
-            new, established = costs[size]
-            print('  v2 %9d entries: new flow %6.0f ns (%.2f of v1), '
-                  'established %6.0f ns (%.2f of v1)'
-                  % (size, new, new / v1, established, established / v1))
+        report_per_packet(per_packet(SIZES, args.flows, args.rounds),
+                          args.flows, args.rounds)
         load = policy_load(100000)
         print('100,000 rules (a third port ranges): parse %.3f s, apply '
               '%.3f s, re-apply unchanged %.3f s'

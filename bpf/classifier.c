@@ -127,13 +127,13 @@ static __always_inline struct verdict *decide(u16 src, u16 dst,
 	return policy.lookup(&key);
 }
 
-/* The connection of entry ``key``, if tracked, alive and still allowed by
+/* ``conn``, the entry of ``key`` (or NULL), if alive and still allowed by
  * the policy (checked again, with where its ends are, when the generation
  * moved on). */
-static __always_inline struct conn *tracked(struct flow *key, u64 now,
-					    u64 generation)
+static __always_inline struct conn *alive(struct conn *conn,
+					  struct flow *key, u64 now,
+					  u64 generation)
 {
-	struct conn *conn = conntrack.lookup(key);
 	if (!conn)
 		return NULL;
 	if (conn->expires < now) {
@@ -181,14 +181,21 @@ static __always_inline int trace(struct __sk_buff *skb, struct packet *pkt,
 		      pass);
 }
 
-/* The connection ``pkt`` (whose entry key is ``key``, ``reversed`` or not)
- * belongs to; *to_low: whether the packet goes toward the key's low end. */
+static __always_inline struct conn *tracked(struct flow *key, u64 now,
+					    u64 generation)
+{
+	return alive(conntrack.lookup(key), key, now, generation);
+}
+
+/* The connection ``pkt`` (whose entry key is ``key``, ``reversed`` or not,
+ * and whose entry is ``entry``) belongs to; *to_low: whether the packet
+ * goes toward the key's low end. */
 static __always_inline struct conn *connection(struct packet *pkt,
 					       struct flow *key, int reversed,
-					       u64 now, u64 generation,
-					       int *to_low)
+					       struct conn *entry, u64 now,
+					       u64 generation, int *to_low)
 {
-	struct conn *conn = tracked(key, now, generation);
+	struct conn *conn = alive(entry, key, now, generation);
 	*to_low = reversed;
 	/* an echo reply answers a request its destination sent */
 	if (conn && pkt->kind == KIND_ECHO_REPLY &&
@@ -260,13 +267,20 @@ static __always_inline int classify(struct __sk_buff *skb, u8 direction)
 			    dst ? dst->group : 0);
 	}
 
-	u64 now = ct_now();
 	u64 generation = state_get(STATE_GENERATION);
 	struct flow key;
 	int reversed = ct_key(&key, &pkt.flow);
+	struct conn *entry = conntrack.lookup(&key);
+	/* bound for an endpoint here (as of this generation: none moved since)
+	 * it is decided where it enters that one */
+	if (entry && direction == DIR_FROM_ENDPOINT &&
+	    entry->generation == (u32)generation &&
+	    bound_for_local(entry, reversed))
+		return TC_ACT_OK;
+	u64 now = ct_now();
 	int to_low = 0;
-	struct conn *conn = connection(&pkt, &key, reversed, now, generation,
-				       &to_low);
+	struct conn *conn = connection(&pkt, &key, reversed, entry, now,
+				       generation, &to_low);
 	if (conn) {
 		if (counts_tracked(direction, bound_for_local(conn, to_low)))
 			count(conn->rule, skb->len);

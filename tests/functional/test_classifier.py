@@ -398,6 +398,16 @@ class ConnectionCases:
         self.assertFalse(self.passes('from_endpoint', out))
         self.assertEqual([], self.dataplane.connections())
 
+    def test_a_flow_to_an_endpoint_that_moves_away_is_decided_again(self):
+        self.load('100>200')
+        self.dataplane.tag(self.db, 200, ifindex=1)   # db attached here
+        out = pk.packet(self.web, self.db, pk.TCP, pk.tcp(40000, 80))
+        self.assertTrue(self.passes('to_endpoint', out))    # opens it
+        self.assertTrue(self.passes('from_endpoint', out))
+        # db moves to another host, into a group web may not reach
+        self.dataplane.tag(self.db, 300)
+        self.assertFalse(self.passes('from_endpoint', out))
+
     def test_a_deny_added_later_cuts_the_flow(self):
         self.load('100>0')
         out = pk.packet(self.web, self.far, pk.TCP, pk.tcp(40000, 22))
