@@ -18,7 +18,8 @@ many distinct flows (never one key replayed), new-flow and established-flow
 packets at 0 / 1,000 / 100,000 / 1,000,000 entries, leaving for remote
 destinations (from) and entering a destination on this host (to), and one
 packet replayed (warm, every bucket in cache); the cost of the ``none``
-program (the test-run timer itself) is subtracted. In traffic: iperf3 TCP
+program (the test-run timer itself) is subtracted; and the two clocks the
+connection table could read. In traffic: iperf3 TCP
 and 64-byte UDP between namespaces (client and server on a CPU each),
 throughput ratio against no filter, and the programs' own run_time_ns /
 run_cnt (kernel.bpf_stats_enabled) on both CPUs. And the time to load
@@ -72,6 +73,42 @@ def make_conf(pin_dir, **overrides):
     for name, value in overrides.items():
         conf.set_override(name, value, 'dataplane')
     return conf
+
+
+CLOCKS = """
+#include <uapi/linux/bpf.h>
+BPF_ARRAY(sink, u64, 1);
+static __always_inline int keep(u64 value)
+{
+    u32 zero = 0;
+    u64 *slot = sink.lookup(&zero);
+    if (slot)
+        *slot = value;
+    return 0;
+}
+int none(struct __sk_buff *skb) { return keep(0); }
+int ktime(struct __sk_buff *skb) { return keep(bpf_ktime_get_ns()); }
+int coarse(struct __sk_buff *skb) { return keep(bpf_ktime_get_coarse_ns()); }
+"""
+
+
+def clock_costs(repeat=100000):
+    """ns per call of bpf_ktime_get_ns and bpf_ktime_get_coarse_ns.
+
+    The connection table's clock (bpf/conntrack.h, ct_now), replayed.
+    """
+    from bcc import BPF
+    bpf = BPF(text=CLOCKS)
+    try:
+        fds = {name: bpf.load_func(name.encode(), BPF.SCHED_CLS).fd
+               for name in ('none', 'ktime', 'coarse')}
+        frame = flow_frames(1, 0)[0]
+        runs = {name: statistics.median(
+            libbpf.test_run(fd, frame, repeat)[1] for _ in range(5))
+            for name, fd in fds.items()}
+    finally:
+        bpf.cleanup()
+    return {name: runs[name] - runs['none'] for name in ('ktime', 'coarse')}
 
 
 class PassAll:
@@ -382,6 +419,11 @@ def main():
     if not args.skip_per_packet:
         report_per_packet(per_packet(SIZES, args.flows, args.rounds),
                           args.flows, args.rounds)
+        clocks = clock_costs()
+        print('clocks, one call replayed: bpf_ktime_get_ns %.0f ns, '
+              'bpf_ktime_get_coarse_ns %.0f ns (%.2f)'
+              % (clocks['ktime'], clocks['coarse'],
+                 clocks['coarse'] / clocks['ktime']))
         load = policy_load(100000)
         print('100,000 rules (a third port ranges): parse %.3f s, apply '
               '%.3f s, re-apply unchanged %.3f s'

@@ -67,7 +67,7 @@ static __always_inline int bound_for_local(const struct conn *conn, int to_low)
 
 /* The clock of conn->expires: CLOCK_MONOTONIC to within a tick, which is
  * all an expiry needs, and half the cost of bpf_ktime_get_ns() here
- * (bench/classifier.py prints both). */
+ * (bench/classifier.py, clock_costs). */
 static __always_inline u64 ct_now(void)
 {
 	return bpf_ktime_get_coarse_ns();
