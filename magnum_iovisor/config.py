@@ -163,8 +163,10 @@ docker_opts = [
                       'classifiers can be attached only there, so the '
                       'interface is removed after this long; with tcx its '
                       'links filter it from Join on, so the driver warns '
-                      'and waits on, and removes it only once a process '
-                      'has been in the sandbox this long without it.'),
+                      'and waits on, and removes it only once the '
+                      'container has started (a process other than '
+                      'runc\'s init in the sandbox) and run this long '
+                      'without it.'),
     cfg.StrOpt('qdisc_bypass_guard', default='auto',
                choices=[('auto', 'only where from_parent cannot judge on '
                                  'the parent what a container sends past '

@@ -535,7 +535,8 @@ class Driver:
         then the parent takes any local endpoint's address from a sandbox
         (bpf/parent.h). Past ``sandbox_timeout`` it warns and waits on
         (unlike the links, the binding is not what filters the container)
-        until a process has been in the sandbox for a whole timeout.
+        until the container has started (sandbox.started) and run for a
+        whole timeout without it.
         """
         def cancelled():
             return self._current(endpoint_id, sandbox_key) is None
@@ -565,11 +566,12 @@ class Driver:
                                              self.sandbox_timeout, cancelled,
                                              self.departures)
             except sandbox.SandboxTimeout as exc:
-                # Docker moves the interface in just after the container's
-                # process enters the sandbox (its prestart hook): a process
-                # there for a whole timeout means the alias was changed in
-                # the sandbox, and the addresses would stay unbound.
-                was, occupied = occupied, sandbox.in_use(sandbox_key)
+                # Docker moves the interface in before the container's
+                # process starts (its prestart hook, while runc's init
+                # waits in the sandbox): a started container for a whole
+                # timeout means the alias was changed in the sandbox, and
+                # the addresses would stay unbound.
+                was, occupied = occupied, sandbox.started(sandbox_key)
                 if was and occupied:
                     raise
                 # Its links filter it wherever it is, so a slow Docker

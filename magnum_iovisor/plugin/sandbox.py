@@ -192,6 +192,38 @@ def live_namespaces():
     return found
 
 
+# runc's init names itself so while it waits in the container's namespaces
+# for the prestart hooks, Docker's among them, to run (runc, nsexec.c)
+RUNC_INIT = 'runc:[2:INIT]'
+
+
+def started(sandbox_key):
+    """Whether the container of ``sandbox_key`` has started.
+
+    That is, a process other than runc's init runs in the sandbox: until
+    Docker's prestart hook has moved the interfaces in, runc's init is the
+    only one there, however slow the hook.
+    """
+    try:
+        info = os.stat(sandbox_key)
+    except OSError:
+        return False
+    wanted = (info.st_dev, info.st_ino)
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            ns = os.stat('/proc/%s/ns/net' % pid)
+            if (ns.st_dev, ns.st_ino) != wanted:
+                continue
+            with open('/proc/%s/comm' % pid) as comm:
+                if comm.read().strip() != RUNC_INIT:
+                    return True
+        except OSError:
+            continue   # gone meanwhile, or a kernel thread
+    return False
+
+
 def in_use(sandbox_key, live=None):
     """Whether a process still runs in the sandbox at ``sandbox_key``.
 

@@ -13,12 +13,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import fixtures
 import testtools
 
 from magnum_iovisor.dataplane import bypass as bypass_guard
+from magnum_iovisor.plugin import sandbox
 from tests.functional import cluster
 from tests.functional import plugin_daemon
 from tests.functional import seed
@@ -30,6 +32,11 @@ POLICY = '100>0 0>100'       # 100 may reach the outside; 300 may not
 ALLOWED, DENIED = 100, 300
 STARTS, AT_ONCE = 50, 20
 SANDBOX_WAIT = '2'        # [docker] sandbox_timeout, seconds
+# a process that names itself as runc's init does while it waits
+RUNC_INIT_STAND_IN = ('import time\n'
+                      'with open("/proc/self/comm", "w") as comm:\n'
+                      '    comm.write(%r)\n'
+                      'time.sleep(600)\n' % sandbox.RUNC_INIT)
 RAW_SENDER = os.path.join(os.path.dirname(__file__), 'raw_sender.py')
 BYPASS_LOCK = '/run/lock/magnum-iovisor-tests-bypass'
 
@@ -236,16 +243,33 @@ class SandboxNeverAppearsTest(test_docker_plugin.DockerPluginTestCase):
         self.assertFalse(plane.linked(ids['EndpointID']))
         self.assertIsNone(plane.endpoint(address))
 
-    def test_a_running_sandbox_without_it_loses_it(self):
-        # a process in the sandbox, and no interface of ours: as if the
-        # container had changed its alias there
+    def tenant(self, *command):
+        """A netns with ``command`` running in it; its file."""
         ns = 'mi-alias-' + uuid.uuid4().hex[:8]
         topology.run('ip', 'netns', 'add', ns)
         self.addCleanup(topology.run, 'ip', 'netns', 'del', ns, check=False)
-        tenant = subprocess.Popen(['ip', 'netns', 'exec', ns, 'sleep', '600'])
+        tenant = subprocess.Popen(['ip', 'netns', 'exec', ns, *command])
         self.addCleanup(tenant.wait)
         self.addCleanup(tenant.kill)
-        ids, ifname, address, plane = self.join(topology.netns_file(ns))
+        return topology.netns_file(ns)
+
+    def test_a_container_waiting_for_its_prestart_hook_keeps_it(self):
+        # runc's init waits in the sandbox while a slow Docker runs the
+        # hook that moves the interface in
+        key = self.tenant(sys.executable, '-c', RUNC_INIT_STAND_IN)
+        ids, ifname, address, plane = self.join(key)
+        self.assertTrue(cluster.wait_for(
+            lambda: 'filtered by its links, still waiting' in self.slow.log(),
+            float(SANDBOX_WAIT) + 10))
+        time.sleep(2 * float(SANDBOX_WAIT) + 2)     # two more expiries
+        self.assertEqual([], self.failures(ids))
+        self.assertIn(ifname, self.links())
+        self.assertEqual(ALLOWED, plane.endpoint(address).group)
+
+    def test_a_running_sandbox_without_it_loses_it(self):
+        # a process in the sandbox, and no interface of ours: as if the
+        # container had changed its alias there
+        ids, ifname, address, plane = self.join(self.tenant('sleep', '600'))
         self.assertTrue(cluster.wait_for(
             lambda: self.failures(ids), 3 * float(SANDBOX_WAIT) + 10))
         shown = self.failures(ids)
