@@ -179,17 +179,29 @@ def wait_for_link(sandbox_key, alias, timeout, cancelled, departures=None):
             departures.forget(alias, woken)
 
 
-def live_namespaces():
-    """(st_dev, st_ino) of the network namespace of every process."""
-    found = set()
+def _processes():
+    """(pid, (st_dev, st_ino) of its network namespace) of every process."""
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
                 info = os.stat('/proc/%s/ns/net' % pid)
             except OSError:
                 continue   # gone meanwhile, or a kernel thread
-            found.add((info.st_dev, info.st_ino))
-    return found
+            yield pid, (info.st_dev, info.st_ino)
+
+
+def _namespace(sandbox_key):
+    """(st_dev, st_ino) of the namespace at ``sandbox_key``, or None."""
+    try:
+        info = os.stat(sandbox_key)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def live_namespaces():
+    """(st_dev, st_ino) of the network namespace of every process."""
+    return {ns for _, ns in _processes()}
 
 
 # runc's init names itself so while it waits in the container's namespaces
@@ -204,23 +216,18 @@ def started(sandbox_key):
     Docker's prestart hook has moved the interfaces in, runc's init is the
     only one there, however slow the hook.
     """
-    try:
-        info = os.stat(sandbox_key)
-    except OSError:
+    wanted = _namespace(sandbox_key)
+    if wanted is None:
         return False
-    wanted = (info.st_dev, info.st_ino)
-    for pid in os.listdir('/proc'):
-        if not pid.isdigit():
+    for pid, ns in _processes():
+        if ns != wanted:
             continue
         try:
-            ns = os.stat('/proc/%s/ns/net' % pid)
-            if (ns.st_dev, ns.st_ino) != wanted:
-                continue
             with open('/proc/%s/comm' % pid) as comm:
                 if comm.read().strip() != RUNC_INIT:
                     return True
         except OSError:
-            continue   # gone meanwhile, or a kernel thread
+            continue   # gone meanwhile
     return False
 
 
@@ -231,9 +238,8 @@ def in_use(sandbox_key, live=None):
     periodic clean-up, so the file may outlive its container; a running
     container always has a process in it (with --live-restore too).
     """
-    try:
-        info = os.stat(sandbox_key)
-    except OSError:
+    wanted = _namespace(sandbox_key)
+    if wanted is None:
         return False
     live = live_namespaces() if live is None else live
-    return (info.st_dev, info.st_ino) in live
+    return wanted in live
