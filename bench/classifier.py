@@ -169,8 +169,6 @@ def v4(i, base=0x0A000000):
 
 def fill_v2(dp, endpoints, rules, prefixes, flows):
     """Bulk entries unrelated to the measured ones."""
-    cpus = libbpf.possible_cpus()
-    del cpus
     ep = [((addresses.packed(v4(i, 0xAC000000)),), (1000 + i % 60000, 0, 0))
           for i in range(endpoints)]
     for start in range(0, len(ep), 65536):
