@@ -122,9 +122,20 @@ static __always_inline struct verdict *decide(u16 src, u16 dst,
 	struct verdict *found = pairs.lookup(&pair);
 	if (found)
 		return found;
-	struct policy_key key;
-	policy_key_of(&key, src, dst, flow);
-	return policy.lookup(&key);
+	struct protocol_key key = { .src = src, .dst = dst,
+				    .proto = flow->proto };
+	struct protocol_policy *entry = protocols.lookup(&key);
+	if (!entry) {
+		key.proto = 0;    /* the pair's rules for every protocol */
+		entry = protocols.lookup(&key);
+		return entry ? port_verdict(entry, 0) : NULL;
+	}
+	if (entry->flags & PROTOCOL_IN_TRIE) {
+		struct policy_key trie_key;
+		policy_key_of(&trie_key, src, dst, flow);
+		return policy.lookup(&trie_key);
+	}
+	return port_verdict(entry, bpf_ntohs(rule_port(flow)));
 }
 
 /* ``conn``, the entry of ``key`` (or NULL), if alive and still allowed by

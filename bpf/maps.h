@@ -74,20 +74,25 @@ struct prefix_group {
 	u16 flags;               /* enum endpoint_flag */
 };
 
-/* policy: LPM trie compiled by user space from the rules
- * (magnum_iovisor/dataplane/compile.py). A lookup uses the full key
- * (POLICY_KEY_BITS); entries are (src, dst) [32 bits], + proto [40], + a
- * port prefix [48 + n]; each entry holds the verdict already resolved for
- * the packets it is the longest match of. */
-#define POLICY_KEY_BITS 64
+/* protocols: hash compiled by user space from the rules of every pair that
+ * is not one entry of pairs (magnum_iovisor/dataplane/compile.py), keyed
+ * by (src, dst, protocol); protocol 0 holds the pair's rules for every
+ * protocol. Each value holds the verdicts already resolved, with every
+ * precedence: the runs of destination ports (host byte order, disjoint,
+ * ascending) that port rules decide, and the verdict of every other port
+ * (rest). A (pair, protocol) whose port rules resolve into more runs than
+ * PORT_RUNS_MAX has PROTOCOL_IN_TRIE instead, and its verdicts in policy. */
+#define PORT_RUNS_MAX 8
 
-struct policy_key {
-	u32 prefixlen;
+enum protocol_flag {
+	PROTOCOL_NO_REST = 1 << 0,  /* no rule for the other ports: no rule */
+	PROTOCOL_IN_TRIE = 1 << 1,  /* decided by the policy trie */
+};
+
+struct protocol_key {
 	u16 src;
 	u16 dst;
-	u8 proto;                /* IPPROTO_*; 0 in entries for any protocol */
-	u8 pad;
-	u16 port;                /* destination port, network byte order */
+	u32 proto;               /* IPPROTO_*; 0: the pair's every-protocol rules */
 };
 
 struct verdict {
@@ -95,13 +100,41 @@ struct verdict {
 	u32 rule;                /* index into counters and rules */
 };
 
+struct port_run {
+	u16 low;                 /* destination ports low..high, host order */
+	u16 high;
+	struct verdict verdict;
+};
+
+struct protocol_policy {
+	struct verdict rest;     /* ports in no run, and port-less protocols */
+	u16 runs;                /* run[0..runs) in use */
+	u16 flags;               /* enum protocol_flag */
+	u32 pad;
+	struct port_run run[PORT_RUNS_MAX];
+};
+
+/* policy: LPM trie, for a (pair, protocol) of PROTOCOL_IN_TRIE only. A
+ * lookup uses the full key (POLICY_KEY_BITS); entries are (src, dst,
+ * proto) [40 bits] for the rest and a port prefix [48 + n] for each
+ * aligned block of a run. */
+#define POLICY_KEY_BITS 64
+
+struct policy_key {
+	u32 prefixlen;
+	u16 src;
+	u16 dst;
+	u8 proto;                /* IPPROTO_* */
+	u8 pad;
+	u16 port;                /* destination port, network byte order */
+};
+
 /* pairs: the verdict of a (src, dst) pair whose only rule is one for every
- * protocol, the common case, written in a preallocated hash instead of the
- * trie because it is faster to write; its rule is not in rules either. Such
- * a pair has no entries in policy, and is looked up first. */
+ * protocol, the common case; its rule is not in rules. Such a pair has no
+ * entries in protocols, and is looked up first. */
 
 /* rules: rule index -> the rule as written (user space only), for the
- * rules compiled into policy */
+ * rules compiled into protocols (and policy) */
 struct rule_def {
 	u16 src;
 	u16 dst;

@@ -16,8 +16,12 @@ BPF_TABLE_PINNED("hash", struct address, struct endpoint, endpoints,
 BPF_TABLE_PINNED("lpm_trie", struct prefix_key, struct prefix_group,
 		 prefixes, PREFIXES_MAX, PIN_DIR "/prefixes",
 		 BPF_F_NO_PREALLOC);
-/* pairs before policy: bcc pins in this order, so loader.py can tell an
- * earlier version's pins (policy without pairs) from a half-made set */
+/* protocols, pairs, then policy: bcc pins in this order, so loader.py can
+ * tell an earlier version's pins (pairs without protocols, policy without
+ * pairs) from a half-made set. A (pair, protocol) entry needs a rule of
+ * its own, so RULES_MAX entries always do. */
+BPF_TABLE_PINNED("hash", struct protocol_key, struct protocol_policy,
+		 protocols, RULES_MAX, PIN_DIR "/protocols");
 BPF_TABLE_PINNED("hash", struct pair, struct verdict, pairs, RULES_MAX,
 		 PIN_DIR "/pairs");
 BPF_TABLE_PINNED("lpm_trie", struct policy_key, struct verdict, policy,

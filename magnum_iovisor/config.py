@@ -33,9 +33,11 @@ dataplane_opts = [
                     'counter, preallocated). Takes effect when the maps are '
                     'first created.'),
     cfg.IntOpt('policy_entries_max', default=2097152, min=1,
-               help='Capacity of the compiled policy map: a rule takes one '
-                    'entry, a port range up to 30 (one per aligned block). '
-                    'Takes effect when the maps are first created.'),
+               help='Capacity of the policy trie, which holds only the '
+                    'port rules of a (source, destination, protocol) that '
+                    'resolve into more than 8 runs of ports: one entry per '
+                    'aligned block of each run (up to 30 a run). Takes '
+                    'effect when the maps are first created.'),
     cfg.IntOpt('conntrack_max', default=262144, min=1,
                help='Capacity of the connection table (preallocated, least '
                     'recently used forgotten first). Takes effect when the '

@@ -1,32 +1,80 @@
-"""Compile rules into the entries of the policy LPM trie (bpf/maps.h).
+"""Compile rules into the entries of the protocols hash (bpf/maps.h).
 
-The classifier makes one longest-prefix lookup on (src group, dst group,
-protocol, destination port). Entries are (src, dst) [prefix 32 bits] for
-rules of every protocol, + protocol [40] for protocol-only rules, + a port
-block [48 + n] for port ranges (a range is cut into aligned power-of-two
-blocks). Each entry holds the verdict resolved here for the packets whose
-longest match it is, with the contract's precedence:
+A pair's rules become one entry per protocol they name, keyed (src group,
+dst group, protocol), and one keyed protocol 0 for its rule for every
+protocol. An entry holds the verdicts resolved here, with the contract's
+precedence:
 
 - if any deny rule matches, the packet is dropped; else if any allow rule
-  matches, it passes; else no entry (default deny);
+  matches, it passes; else no verdict (default deny);
 - the rule counted is the most specific matching rule of the winning
   action: a narrower port range first, then protocol-only, then any.
+
+The port rules of a protocol resolve into disjoint runs of ports, each
+with one verdict (adjacent runs of one verdict merged); every other port
+gets the ``rest`` verdict of the protocol-only and every-protocol rules. A
+protocol with more runs than an entry holds (layout.PORT_RUNS_MAX) is
+marked IN_TRIE, and its runs go into the policy LPM trie instead: an entry
+(src, dst, proto) [prefix 40 bits] for the rest and one per aligned
+power-of-two block of each run [48 + n]; its longest match is the verdict.
 
 Rules are plain tuples here: (src, dst, action, proto, low, high, index)
 with proto 0 for every protocol and low = high = 0 for all ports.
 """
 
 import collections
+import ctypes
 import functools
+import itertools
 import socket
+import struct
+import typing
 
 from magnum_iovisor.dataplane import layout
 
-PAIR_BITS = 32
 PROTO_BITS = 40
 PORT_BITS = 48
 ALLOW = layout.Action.ALLOW
 DENY = layout.Action.DENY
+RUNS_MAX = layout.PORT_RUNS_MAX
+NO_REST = int(layout.ProtocolFlag.NO_REST)
+IN_TRIE = int(layout.ProtocolFlag.IN_TRIE)
+
+# the maps' rows as flat fields (bpf/maps.h): each is as long as its
+# layout.py struct and a multiple of its alignment, so rows repeat unpadded
+_PROTOCOL_KEY = 'HHI'
+_PROTOCOL_HEAD = 'IIHHI'          # rest (action, rule), runs, flags, pad
+_RUN = 'HHII'                     # low, high, verdict (action, rule)
+_UNUSED_RUN = '%dx' % struct.calcsize(_RUN)
+_TRIE_KEY = 'IHHBBH'
+_VERDICT = 'II'
+
+
+def _check_rows():
+    for row, ctype in ((_PROTOCOL_KEY, layout.ProtocolKey),
+                       (_PROTOCOL_HEAD + _RUN * RUNS_MAX,
+                        layout.ProtocolPolicy),
+                       (_TRIE_KEY, layout.PolicyKey),
+                       (_VERDICT, layout.Verdict)):
+        if struct.calcsize('@' + row) != ctypes.sizeof(ctype):
+            raise TypeError('compile.py: row %s does not match %s'
+                            % (row, ctype.__name__))
+
+
+_check_rows()
+
+
+class Entry(typing.NamedTuple):
+    """A protocols entry: rest verdict or None, runs, flags."""
+    rest: typing.Optional[tuple]      # (action, rule), None: no rule
+    runs: tuple                       # ((low, high, (action, rule)), ...)
+    flags: int
+
+
+class Packed(typing.NamedTuple):
+    """(keys, values) of each map, packed back to back as it takes them."""
+    protocols: tuple
+    trie: tuple
 
 
 def _specificity(rule):
@@ -55,88 +103,112 @@ def port_blocks(low, high):
         low += size
 
 
-def _key(src, dst, proto, port, prefixlen):
-    return (prefixlen, src, dst, proto, 0, socket.htons(port))
+def port_runs(level, ranged):
+    """[(low, high, verdict)] of the ports that ``ranged`` rules match.
+
+    ``level``: the protocol-only and every-protocol rules, which match
+    those ports too. Disjoint, ascending, equal neighbours merged.
+    """
+    cuts = sorted({r[4] for r in ranged} | {r[5] + 1 for r in ranged})
+    runs = []
+    for low, nxt in zip(cuts, cuts[1:]):
+        high = nxt - 1
+        covering = [r for r in ranged if r[4] <= low and high <= r[5]]
+        if not covering:
+            continue
+        verdict = resolve(level + covering)
+        if runs and runs[-1][1] + 1 == low and runs[-1][2] == verdict:
+            runs[-1] = (runs[-1][0], high, verdict)
+        else:
+            runs.append((low, high, verdict))
+    return runs
 
 
 def pair_entries(src, dst, rules):
-    """[(key, (action, rule))] for one (src, dst) pair's rules."""
+    """({(src, dst, proto): Entry}, [(trie key, verdict)]) of a pair."""
     anyproto = [r for r in rules if not r[3]]
-    entries = []
+    entries, trie = {}, []
     if anyproto:
-        entries.append((_key(src, dst, 0, 0, PAIR_BITS), resolve(anyproto)))
+        entries[src, dst, 0] = Entry(resolve(anyproto), (), 0)
     for proto in sorted({r[3] for r in rules if r[3]}):
         level = anyproto + [r for r in rules if r[3] == proto and not r[4]]
-        if level:
-            entries.append((_key(src, dst, proto, 0, PROTO_BITS),
-                            resolve(level)))
-        ranged = [r for r in rules if r[3] == proto and r[4]]
-        if not ranged:
-            continue
-        cuts = sorted({r[4] for r in ranged} | {r[5] + 1 for r in ranged})
-        runs = []          # [low, high, verdict] merged when equal
-        for low, nxt in zip(cuts, cuts[1:]):
-            high = nxt - 1
-            covering = [r for r in ranged if r[4] <= low and high <= r[5]]
-            if not covering:
-                continue
-            verdict = resolve(level + covering)
-            if runs and runs[-1][1] + 1 == low and runs[-1][2] == verdict:
-                runs[-1][1] = high
-            else:
-                runs.append([low, high, verdict])
-        for low, high, verdict in runs:
-            for start, bits in port_blocks(low, high):
-                entries.append((_key(src, dst, proto, start,
-                                     PORT_BITS + 16 - bits), verdict))
-    return entries
+        rest = resolve(level) if level else None
+        runs = port_runs(level, [r for r in rules if r[3] == proto and r[4]])
+        flags = 0 if rest else NO_REST
+        if len(runs) > RUNS_MAX:
+            flags |= IN_TRIE
+            if rest:
+                trie.append(((PROTO_BITS, src, dst, proto, 0, 0), rest))
+            trie.extend(((prefixlen, src, dst, proto, 0, port), verdict)
+                        for low, high, verdict in runs
+                        for prefixlen, port in _port_prefixes(low, high))
+            runs = []
+        entries[src, dst, proto] = Entry(rest, tuple(runs), flags)
+    return entries, trie
 
 
 def entries(rules):
-    """{pair: [(key, (action, rule))]} for every rule."""
+    """{pair: ({key: Entry}, trie entries)} for every rule."""
     by_pair = collections.defaultdict(list)
     for rule in rules:
         by_pair[rule[:2]].append(rule)
-    return {pair: (single(group[0]) if len(group) == 1
-                   else pair_entries(pair[0], pair[1], group))
+    return {pair: pair_entries(pair[0], pair[1], group)
             for pair, group in by_pair.items()}
 
 
-def packed(rules, key, verdict):
-    """``entries(rules)`` packed the way the map takes them.
+def packed(rules):
+    """``entries(rules)`` packed the way the maps take them: a Packed.
 
-    Returns (keys, verdicts): each entry's packed back to back, in the same
-    order.
-
-    ``key`` and ``verdict`` are the policy map's pinned.Codec of each.
-    Pairs with one rule, the common case, are packed without their entries
-    being built as tuples first; the fields of every entry go into one
-    flat list and one ``struct`` call.
+    A pair with one rule, the common case, is packed without its entry
+    being built first, its fields going into flat lists and one ``struct``
+    call per kind of entry.
     """
-    keys, verdicts = [], []
-    put_key, put_verdict = keys.extend, verdicts.extend
-    if len({(r[0], r[1]) for r in rules}) == len(rules):
-        singles = rules
+    by_pair = collections.defaultdict(list)
+    for rule in rules:
+        by_pair[rule[0], rule[1]].append(rule)
+    if len(by_pair) == len(rules):
+        singles, groups = rules, ()
     else:
-        by_pair = collections.defaultdict(list)
-        for rule in rules:
-            by_pair[rule[0], rule[1]].append(rule)
-        singles = [group[0] for group in by_pair.values() if len(group) == 1]
-        for (src, dst), group in by_pair.items():
-            if len(group) > 1:
-                for entry, value in pair_entries(src, dst, group):
-                    put_key(entry)
-                    put_verdict(value)
-    for src, dst, action, proto, low, high, index in singles:
-        if not low:
-            put_key((PROTO_BITS if proto else PAIR_BITS, src, dst, proto, 0,
-                     0))
-            put_verdict((action, index))
-            continue
-        for prefixlen, port in _port_prefixes(low, high):
-            put_key((prefixlen, src, dst, proto, 0, port))
-            put_verdict((action, index))
-    return key.pack_fields(keys), verdict.pack_fields(verdicts)
+        singles = [g[0] for g in by_pair.values() if len(g) == 1]
+        groups = [g for g in by_pair.values() if len(g) > 1]
+    rests, ported = [], []      # a rule's entry: rest only, or one run
+    for rule in singles:
+        (ported if rule[4] else rests).append(rule)
+    keys = [f for r in itertools.chain(rests, ported) for f in r[:2] + r[3:4]]
+    values = [_pack_rows(_PROTOCOL_HEAD + _UNUSED_RUN * RUNS_MAX,
+                         [f for src, dst, action, proto, low, high, index
+                          in rests for f in (action, index, 0, 0, 0)], 5),
+              _pack_rows(_PROTOCOL_HEAD + _RUN + _UNUSED_RUN * (RUNS_MAX - 1),
+                         [f for src, dst, action, proto, low, high, index
+                          in ported
+                          for f in (0, 0, 1, NO_REST, 0, low, high, action,
+                                    index)], 9)]
+    trie_keys, trie_verdicts = [], []
+    for group in groups:
+        found, trie = pair_entries(group[0][0], group[0][1], group)
+        for key, entry in found.items():
+            keys.extend(key)
+            values.append(_pack_entry(entry))
+        for key, verdict in trie:
+            trie_keys.extend(key)
+            trie_verdicts.extend(verdict)
+    return Packed((_pack_rows(_PROTOCOL_KEY, keys, 3), b''.join(values)),
+                  (_pack_rows(_TRIE_KEY, trie_keys, 6),
+                   _pack_rows(_VERDICT, trie_verdicts, 2)))
+
+
+def _pack_rows(row, fields, per_row):
+    """Rows of ``per_row`` fields each, given as one flat list."""
+    return struct.pack('@' + row * (len(fields) // per_row), *fields)
+
+
+def _pack_entry(entry):
+    fields = [*(entry.rest or (0, 0)), len(entry.runs), entry.flags, 0]
+    for low, high, verdict in entry.runs:
+        fields.extend((low, high, *verdict))
+    unused = RUNS_MAX - len(entry.runs)
+    return struct.pack('@' + _PROTOCOL_HEAD + _RUN * len(entry.runs)
+                       + _UNUSED_RUN * unused, *fields)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -147,15 +219,3 @@ def _port_prefixes(low, high):
     """
     return tuple((PORT_BITS + 16 - bits, socket.htons(start))
                  for start, bits in port_blocks(low, high))
-
-
-def single(rule):
-    """pair_entries of a pair that has only ``rule`` (the common case)."""
-    src, dst, action, proto, low, high, index = rule
-    verdict = (action, index)
-    if not proto:
-        return [((PAIR_BITS, src, dst, 0, 0, 0), verdict)]
-    if not low:
-        return [((PROTO_BITS, src, dst, proto, 0, 0), verdict)]
-    return [((prefixlen, src, dst, proto, 0, port), verdict)
-            for prefixlen, port in _port_prefixes(low, high)]

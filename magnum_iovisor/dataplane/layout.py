@@ -14,6 +14,7 @@ GROUP_HOST = 65535
 ADDR_WORDS = 4
 Address = ctypes.c_uint32 * ADDR_WORDS   # network byte order, IPv4 mapped
 POLICY_KEY_BITS = 64
+PORT_RUNS_MAX = 8
 CT_TCP_TIMEOUT_NS = 3600 * 10 ** 9
 CT_OTHER_TIMEOUT_NS = 60 * 10 ** 9
 EVENTS_PER_SEC = 1000
@@ -95,6 +96,36 @@ class PrefixGroup(ctypes.Structure):
                 ('flags', ctypes.c_uint16)]
 
 
+class Verdict(ctypes.Structure):
+    _fields_ = [('action', ctypes.c_uint32),
+                ('rule', ctypes.c_uint32)]
+
+
+class ProtocolFlag(enum.IntFlag):
+    NO_REST = 1 << 0     # no rule for the ports in no run: no rule
+    IN_TRIE = 1 << 1     # decided by the policy trie
+
+
+class ProtocolKey(ctypes.Structure):
+    _fields_ = [('src', ctypes.c_uint16),
+                ('dst', ctypes.c_uint16),
+                ('proto', ctypes.c_uint32)]    # 0: every protocol
+
+
+class PortRun(ctypes.Structure):
+    _fields_ = [('low', ctypes.c_uint16),      # host byte order
+                ('high', ctypes.c_uint16),
+                ('verdict', Verdict)]
+
+
+class ProtocolPolicy(ctypes.Structure):
+    _fields_ = [('rest', Verdict),             # ports in no run
+                ('runs', ctypes.c_uint16),
+                ('flags', ctypes.c_uint16),    # ProtocolFlag
+                ('pad', ctypes.c_uint32),
+                ('run', PortRun * PORT_RUNS_MAX)]
+
+
 class PolicyKey(ctypes.Structure):
     _fields_ = [('prefixlen', ctypes.c_uint32),
                 ('src', ctypes.c_uint16),
@@ -102,11 +133,6 @@ class PolicyKey(ctypes.Structure):
                 ('proto', ctypes.c_uint8),
                 ('pad', ctypes.c_uint8),
                 ('port', ctypes.c_uint16)]     # network byte order
-
-
-class Verdict(ctypes.Structure):
-    _fields_ = [('action', ctypes.c_uint32),
-                ('rule', ctypes.c_uint32)]
 
 
 class RuleIndex(ctypes.Structure):
@@ -196,6 +222,7 @@ class NetnsCookie(ctypes.Structure):
 MAPS = {
     'endpoints': (EndpointKey, Endpoint),
     'prefixes': (PrefixKey, PrefixGroup),
+    'protocols': (ProtocolKey, ProtocolPolicy),
     'pairs': (Pair, Verdict),
     'policy': (PolicyKey, Verdict),
     'rules': (RuleIndex, RuleDef),

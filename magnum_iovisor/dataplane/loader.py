@@ -103,14 +103,20 @@ def check_layout(pin_dir):
                 0, 'map %s pinned at %s has key/value sizes %s, this version '
                    'expects %s: pins of another version. %s'
                    % (name, path, found, wanted, _start_again(pin_dir)))
-    # an earlier version compiled every rule into policy; this one keeps
-    # single-rule pairs in pairs (bpf/tables.h pins pairs first)
-    if (os.path.exists(map_pin(pin_dir, 'policy'))
-            and not os.path.exists(map_pin(pin_dir, 'pairs'))):
-        raise OldLayout(
-            0, 'map policy pinned at %s without map pairs: pins of an '
-               'earlier version, which compiled every rule into policy. %s'
-               % (map_pin(pin_dir, 'policy'), _start_again(pin_dir)))
+    # earlier versions compiled every rule into policy, then every rule
+    # not in pairs; this one compiles those into protocols (bpf/tables.h
+    # pins protocols, pairs, policy in that order)
+    for name, before, held in (
+            ('policy', 'pairs', 'compiled every rule into policy'),
+            ('pairs', 'protocols', 'compiled the rules of pairs with '
+                                   'several rules into policy')):
+        if (os.path.exists(map_pin(pin_dir, name))
+                and not os.path.exists(map_pin(pin_dir, before))):
+            raise OldLayout(
+                0, 'map %s pinned at %s without map %s: pins of an '
+                   'earlier version, which %s. %s'
+                   % (name, map_pin(pin_dir, name), before, held,
+                      _start_again(pin_dir)))
 
 
 def _start_again(pin_dir):

@@ -8,17 +8,20 @@ Two places hold them (bpf/maps.h):
 
 - a pair whose only rule is one for every protocol, the common case, is
   one entry of ``pairs``: (src, dst) -> (action, index). The classifier
-  looks there first; writing a preallocated hash is several times faster
-  than writing the trie;
+  looks there first;
 - every other pair's rules are rows of ``rules`` (index -> rule), compiled
-  into ``policy`` entries (compile.py).
+  (compile.py) into ``protocols`` entries, one per (pair, protocol), and
+  for a protocol with many port rules into ``policy`` trie entries.
 
 Every change writes new entries before it deletes old ones, in an order
-where each moment's maps give a packet the old or the new verdict. A
-pair moving from ``pairs`` to the trie gets its trie entries first, which
-the ``pairs`` entry hides until it is deleted; one moving the other way
-gets its ``pairs`` entry first. A process killed in between leaves a pair
-in both maps; the next write compiles such a pair again whatever changed.
+where each moment's maps give a packet the old or the new verdict: trie
+entries before the protocols entries that send packets there, and a
+pair's entry for every protocol deleted before its entries for one. A
+pair moving from ``pairs`` to ``protocols`` gets its protocols entries
+first, which the ``pairs`` entry hides until it is deleted; one moving the
+other way gets its ``pairs`` entry first. A process killed in between
+leaves a pair in both maps; the next write compiles such a pair again
+whatever changed.
 """
 
 import collections
@@ -147,28 +150,20 @@ class _Write:
 
     def run(self):
         maps, rows, pairs = self.maps, self.in_force.rows, self.in_force.pairs
-        policy_map, pairs_map, rules_map = (maps['policy'], maps['pairs'],
-                                            maps['rules'])
-        key_codec, verdict_codec = policy_map.key, policy_map.value
+        pairs_map, rules_map = maps['pairs'], maps['rules']
+        compiled = [maps['protocols'], maps['policy']]
+        fresh = compiler.packed([(*k[:2], a, *k[2:], i)
+                                 for k, a, i in self.trie])
         if self.touched is not None:
-            keys, verdicts = compiler.packed(
-                [(*k[:2], a, *k[2:], i) for k, (i, a) in rows.items()
-                 if k[:2] in self.touched], key_codec, verdict_codec)
-            old = dict(zip(key_codec.split(keys),
-                           verdict_codec.split(verdicts)))
+            stale = compiler.packed([(*k[:2], a, *k[2:], i)
+                                     for k, (i, a) in rows.items()
+                                     if k[:2] in self.touched])
+            old = [_entries(m, packed) for m, packed in zip(compiled, stale)]
+            changes = [_changes(o, _entries(m, packed))
+                       for m, o, packed in zip(compiled, old, fresh)]
         else:
-            old = {}
-        written, verdicts = compiler.packed(
-            [(*k[:2], a, *k[2:], i) for k, a, i in self.trie],
-            key_codec, verdict_codec)
-        trie_writes, trie_deletes = (written, verdicts), []
-        if old:
-            fresh = dict(zip(key_codec.split(written),
-                             verdict_codec.split(verdicts)))
-            changes = [(k, v) for k, v in fresh.items() if old.get(k) != v]
-            trie_writes = (b''.join(k for k, _ in changes),
-                           b''.join(v for _, v in changes))
-            trie_deletes = [k for k in old if k not in fresh]
+            old = [{}, {}]
+            changes = [(packed, b'') for packed in fresh]
         if pairs:
             pair_writes = [(pair, value)
                            for pair, value in self.single.items()
@@ -191,7 +186,10 @@ class _Write:
         try:
             counters = maps['counters']
             counters.zero_packed(counters.key.pack_fields(self.born))
-            policy_map.set_packed(*trie_writes)
+            # the trie first: a protocols entry sends packets there
+            for compiled_map, (writes, _) in reversed(list(zip(compiled,
+                                                               changes))):
+                compiled_map.set_packed(*writes)
             rules_map.set_packed(
                 rules_map.key.pack_fields([i for i, _, _ in row_writes]),
                 rules_map.value.pack_fields(
@@ -200,11 +198,15 @@ class _Write:
             pairs_map.set_packed(pairs_map.key.pack_fields(pair_keys),
                                  pairs_map.value.pack_fields(pair_values))
             # only now the old entries: each moment gives old or new
-            self._delete(policy_map, b''.join(trie_deletes))
+            for compiled_map, (_, deletes) in zip(compiled, changes):
+                self._delete(compiled_map, deletes)
             pairs_map.delete_many(pair_deletes)
             rules_map.delete_many([(i,) for i in row_deletes])
         except libbpf.BpfError as exc:
-            self._restore(old, written)
+            for compiled_map, entries, (writes, _) in zip(compiled, old,
+                                                          changes):
+                _put_back(compiled_map, entries, writes[0])
+            self._restore()
             if exc.errno in (errno.E2BIG, errno.ENOSPC):
                 raise MapFull(exc.errno, 'policy: %s: the compiled policy '
                               'does not fit the maps ([dataplane] '
@@ -212,30 +214,16 @@ class _Write:
                               'changed' % exc.strerror)
             raise
 
-    def _delete(self, policy_map, keys):
+    def _delete(self, compiled_map, keys):
         if not self.torn:
-            policy_map.delete_packed(keys)
+            compiled_map.delete_packed(keys)
             return
         # a torn write may have deleted some already
-        unpack = policy_map.key.struct.unpack
-        for key in policy_map.key.split(keys):
-            policy_map.delete(unpack(key))
+        for key in compiled_map.key.split(keys):
+            libbpf.delete(compiled_map.fd, key)
 
-    def _restore(self, old, written):
-        """Put back what a failed write changed.
-
-        The rules and pairs as they were, and the policy entries ``old``
-        ({packed key: packed verdict}) in place of the packed keys
-        ``written``.
-        """
-        policy_map = self.maps['policy']
-        unpack_key = policy_map.key.struct.unpack
-        for key in policy_map.key.split(written):
-            if key not in old:
-                policy_map.delete(unpack_key(key))
-        for key, value in old.items():
-            policy_map.set(unpack_key(key),
-                           policy_map.value.struct.unpack(value))
+    def _restore(self):
+        """Put back the rules and pairs as they were."""
         pairs_map, pairs = self.maps['pairs'], self.in_force.pairs
         for pair, _ in pairs_map.items(plain=True):
             if pair not in pairs:
@@ -249,6 +237,37 @@ class _Write:
                 rules_map.delete((index,))
         for (src, dst, proto, low, high), (index, action) in rows.items():
             rules_map.set((index,), (src, dst, action, proto, low, high, 0))
+
+
+def _entries(compiled_map, packed):
+    """{packed key: packed value} of (keys, values) packed back to back."""
+    keys, values = packed
+    return dict(zip(compiled_map.key.split(keys),
+                    compiled_map.value.split(values)))
+
+
+def _changes(old, fresh):
+    """((keys, values) to write, keys to delete), packed, from old to fresh.
+
+    Keys to delete come sorted: a pair's protocols entry for every protocol
+    (src, dst, 0), its lowest key, before its entries for one protocol,
+    which hold its verdicts too and so give the old verdict until they go.
+    """
+    changed = [(k, v) for k, v in fresh.items() if old.get(k) != v]
+    return ((b''.join(map(_FIRST, changed)), b''.join(map(_SECOND, changed))),
+            b''.join(sorted(k for k in old if k not in fresh)))
+
+
+def _put_back(compiled_map, old, written):
+    """After a failed write, ``old`` in place of the packed keys ``written``.
+
+    ``old``: {packed key: packed value} as the map held them before.
+    """
+    for key in compiled_map.key.split(written):
+        if key not in old:
+            libbpf.delete(compiled_map.fd, key)
+    for key, value in old.items():
+        libbpf.update(compiled_map.fd, key, value)
 
 
 def _interleaved(first, second):

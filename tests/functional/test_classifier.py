@@ -211,6 +211,59 @@ class ClassifierTest(ClassifierBase):
             '192.0.2.9', '10.1.0.3', pk.UDP, pk.udp(1, 2))))
 
 
+class ProtocolsMapTest(ClassifierBase):
+    """Port rules: runs in a protocols entry, or the trie beyond its room."""
+
+    sport = 30000
+
+    def to(self, proto, port):
+        ProtocolsMapTest.sport += 1      # a new connection each time
+        l4 = (pk.tcp if proto == pk.TCP else pk.udp)(self.sport, port)
+        return pk.packet('10.1.0.3', '192.0.2.1', proto, l4)
+
+    def held(self):
+        return {name: len(self.dataplane.maps[name].items())
+                for name in ('protocols', 'policy', 'rules')}
+
+    def test_more_port_rules_than_an_entry_holds_go_to_the_trie(self):
+        ports = range(1000, 1002 + 2 * layout.PORT_RUNS_MAX, 2)
+        tcp = ' '.join('100>0:tcp/%d' % p for p in ports)
+        self.load(tcp + ' 100>0:udp/53')
+        # tcp: one trie entry a port; udp: one run in its entry
+        self.assertEqual({'protocols': 2, 'policy': len(ports),
+                          'rules': len(ports) + 1}, self.held())
+        for port in ports:
+            self.assertTrue(self.passes('from_endpoint',
+                                        self.to(pk.TCP, port)), port)
+            self.assertFalse(self.passes('from_endpoint',
+                                         self.to(pk.TCP, port + 1)), port)
+        self.assertTrue(self.passes('from_endpoint', self.to(pk.UDP, 53)))
+        self.assertFalse(self.passes('from_endpoint', self.to(pk.UDP, 54)))
+        self.assertFalse(self.passes('from_endpoint', self.to(pk.UDP, 1000)))
+        self.assertFalse(self.passes('from_endpoint', pk.echo(
+            '10.1.0.3', '192.0.2.1', 7)))
+        # one rule fewer: tcp's runs fit in its entry, the trie empties
+        self.load(tcp.replace('100>0:tcp/%d' % ports[-1], '')
+                  + ' 100>0:udp/53')
+        self.assertEqual({'protocols': 2, 'policy': 0,
+                          'rules': len(ports)}, self.held())
+        self.assertTrue(self.passes('from_endpoint',
+                                    self.to(pk.TCP, ports[0])))
+        self.assertFalse(self.passes('from_endpoint',
+                                     self.to(pk.TCP, ports[-1])))
+        self.assertEqual(2, self.counted()[100, 0, 'tcp', (ports[0],
+                                                           ports[0])])
+
+    def test_a_protocol_rule_and_a_port_rule_share_an_entry(self):
+        self.load('100>0:tcp:deny 100>0:tcp/80 100>0:udp 100>0:udp/53:deny')
+        self.assertEqual({'protocols': 2, 'policy': 0, 'rules': 4},
+                         self.held())
+        for proto, port, passes in ((pk.TCP, 80, False), (pk.TCP, 81, False),
+                                    (pk.UDP, 53, False), (pk.UDP, 54, True)):
+            self.assertEqual(passes, self.passes(
+                'from_endpoint', self.to(proto, port)), (proto, port))
+
+
 class PairsMapTest(ClassifierBase):
     """A pair whose only rule covers every protocol is in the pairs map."""
 
@@ -219,18 +272,22 @@ class PairsMapTest(ClassifierBase):
 
     def held(self):
         return {name: len(self.dataplane.maps[name].items())
-                for name in ('pairs', 'policy', 'rules')}
+                for name in ('pairs', 'protocols', 'policy', 'rules')}
 
     def test_a_pair_moves_between_the_maps_keeping_its_counters(self):
         self.load('100>0')
-        self.assertEqual({'pairs': 1, 'policy': 0, 'rules': 0}, self.held())
+        self.assertEqual({'pairs': 1, 'protocols': 0, 'policy': 0,
+                          'rules': 0}, self.held())
         self.assertTrue(self.passes('from_endpoint', self.to(22)))
         self.load('100>0 100>0:tcp/22:deny')
-        self.assertEqual(0, self.held()['pairs'])
+        # an entry for every protocol and one for tcp
+        self.assertEqual({'pairs': 0, 'protocols': 2, 'policy': 0,
+                          'rules': 2}, self.held())
         self.assertFalse(self.passes('from_endpoint', self.to(22)))
         self.assertTrue(self.passes('from_endpoint', self.to(80)))
         self.load('100>0')
-        self.assertEqual({'pairs': 1, 'policy': 0, 'rules': 0}, self.held())
+        self.assertEqual({'pairs': 1, 'protocols': 0, 'policy': 0,
+                          'rules': 0}, self.held())
         self.assertTrue(self.passes('from_endpoint', self.to(23)))
         self.assertEqual({(100, 0, None, None): 3}, self.counted())
 
@@ -253,16 +310,23 @@ class PairsMapTest(ClassifierBase):
         # rules change action, ranges come and go
         self.dataplane.tag('10.1.0.6', 300)
         far = {0: '192.0.2.1', 200: '10.1.0.4', 300: '10.1.0.6'}
+        ports = (5, 25, 80, 100, 443, 2000, 3000, 5432, 8080)
         suffixes = ('', ':tcp', ':udp', ':icmp', ':tcp/22', ':tcp/20-30',
-                    ':udp/53', ':tcp/1-1000')
-        probes = [(pk.TCP, port) for port in (22, 25, 80, 2000)] + [
+                    ':udp/53', ':tcp/1-1000') + tuple(
+                        ':tcp/%d-%d' % (port, port + port % 7)
+                        for port in ports)
+        probes = [(pk.TCP, port) for port in (22, 2001, *ports)] + [
+            (pk.TCP, port + 1) for port in ports] + [
             (pk.UDP, 53), (pk.UDP, 54), (pk.ICMP, None)]
         chance = random.Random(9)
+        in_trie = 0
         for step in range(40):
+            # now and then, more tcp runs than a protocols entry holds
+            dense = chance.choice((0.25, 0.25, 0.9))
             rules = {'100>%d%s%s' % (dst, suffix, chance.choice(
                 ('', '', ':deny'))): None
                 for dst in far for suffix in suffixes
-                if chance.random() < 0.25}
+                if chance.random() < dense}
             model = policy.parse(' '.join(rules))
             self.dataplane.replace_policy(model)
             for dst, address in far.items():
@@ -278,6 +342,8 @@ class PairsMapTest(ClassifierBase):
                         (action is policy.Action.ALLOW, rule),
                         (traced.passed, traced.rule),
                         (step, str(model), dst, proto, port))
+            in_trie += len(self.dataplane.maps['policy'].items()) > 0
+        self.assertGreater(in_trie, 3)
 
 
 class EventsTest(ClassifierBase):

@@ -52,17 +52,19 @@ class FullPolicyMapTest(base.DataplaneTestCase):
         return super().open_dataplane()
 
     def test_a_policy_map_too_small_rolls_back(self):
-        # one range takes a compiled entry per aligned block: 1-65535
-        # needs 16, more than the 8 the map holds
+        # nine tcp ports of one pair are more runs than its protocols
+        # entry holds: nine trie entries, more than the 8 the trie holds
         old = policy.parse('1>2 2>1 1>3:tcp/80')
         self.dataplane.replace_policy(old)
         maps = self.dataplane.maps
         before = {name: sorted(maps[name].items(plain=True))
-                  for name in ('pairs', 'policy', 'rules')}
-        self.assertEqual((2, 1, 1), tuple(map(len, before.values())))
-        # 2>1 would move from the pairs map into the trie
-        self.assertRaises(BpfError, self.dataplane.replace_policy,
-                          policy.parse('1>2 2>1 2>1:tcp/1-65535'))
+                  for name in ('pairs', 'protocols', 'policy', 'rules')}
+        self.assertEqual((2, 1, 0, 1), tuple(map(len, before.values())))
+        # 2>1 would move from the pairs map into protocols and the trie
+        ports = ' '.join('2>1:tcp/%d' % p for p in range(10, 28, 2))
+        error = self.assertRaises(BpfError, self.dataplane.replace_policy,
+                                  policy.parse('1>2 2>1 ' + ports))
+        self.assertIn('policy_entries_max', str(error))
         self.assertEqual(old, self.dataplane.policy())
         self.assertEqual(before, {name: sorted(maps[name].items(plain=True))
                                   for name in before})

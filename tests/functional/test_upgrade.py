@@ -43,14 +43,24 @@ class UpgradeTest(base.DataplaneTestCase):
         self.assertIn('remove %s' % self.pin_dir, str(error))
         self.assertEqual(before, sorted(os.listdir(self.pin_dir)))
 
-    def test_pins_of_a_policy_without_pairs_are_refused(self):
-        # the layout before pairs: every rule compiled into policy
+    def refused_without(self, missing):
+        """The error of opening this version's pins less map ``missing``."""
         Dataplane(self.conf.dataplane).close()
-        os.unlink(os.path.join(self.pin_dir, 'pairs'))
+        os.unlink(os.path.join(self.pin_dir, missing))
         before = sorted(os.listdir(self.pin_dir))
         error = self.assertRaises(loader.OldLayout, Dataplane,
                                   self.conf.dataplane)
-        self.assertIn('map policy pinned at %s/policy without map pairs'
-                      % self.pin_dir, str(error))
         self.assertIn('remove %s' % self.pin_dir, str(error))
         self.assertEqual(before, sorted(os.listdir(self.pin_dir)))
+        return str(error)
+
+    def test_pins_of_a_policy_without_pairs_are_refused(self):
+        # the layout before pairs: every rule compiled into policy
+        self.assertIn('map policy pinned at %s/policy without map pairs'
+                      % self.pin_dir, self.refused_without('pairs'))
+
+    def test_pins_of_pairs_without_protocols_are_refused(self):
+        # the layout before protocols: pairs with several rules compiled
+        # into policy, which this version would not look up
+        self.assertIn('map pairs pinned at %s/pairs without map protocols'
+                      % self.pin_dir, self.refused_without('protocols'))

@@ -1,7 +1,9 @@
 """The compiled policy entries agree with the policy model's precedence.
 
-A longest-prefix match over compile.py's entries must give, for every
-packet, the verdict and counted rule that policy.Policy.decide gives.
+The classifier's lookup over compile.py's entries (its protocols entry,
+the port's run, or for IN_TRIE the longest-prefix match of the trie) must
+give, for every packet, the verdict and counted rule that the contract
+gives.
 """
 
 import random
@@ -37,13 +39,34 @@ def lpm(entries, src, dst, proto, port):
     return best[1] if best else None
 
 
-def random_rules(rng, count):
+def decide(compiled, src, dst, proto, port):
+    """bpf/classifier.c decide() past the pairs map, in Python."""
+    found, trie = compiled
+    entry = found.get((src, dst, proto))
+    if entry is None:
+        entry = found.get((src, dst, 0))
+        return entry.rest if entry else None
+    if entry.flags & compiler.IN_TRIE:
+        return lpm(trie, src, dst, proto, port)
+    for low, high, verdict in entry.runs:     # bpf/policy.h port_verdict
+        if port < low:
+            break
+        if port <= high:
+            return verdict
+    return None if entry.flags & compiler.NO_REST else entry.rest
+
+
+MIXED = (None, 'tcp', 'udp', 'icmp')
+LOWS = (1, 20, 22, 80, 443, 1000, 8000, 65535)
+
+
+def random_rules(rng, count, protocols=MIXED, lows=LOWS):
     rules = {}
     for _ in range(count):
-        protocol = rng.choice([None, 'tcp', 'udp', 'icmp'])
+        protocol = rng.choice(protocols)
         ports = None
         if protocol in ('tcp', 'udp') and rng.random() < 0.7:
-            low = rng.choice([1, 20, 22, 80, 443, 1000, 8000, 65535])
+            low = rng.choice(lows)
             low = min(65535, low + rng.randrange(3))
             ports = (low, min(65535, low + rng.choice([0, 0, 5, 100, 3000])))
         action = rng.choice(list(ACTIONS))
@@ -52,10 +75,14 @@ def random_rules(rng, count):
     return list(rules.values())
 
 
+def plain(rules, src=1, dst=2, first=0):
+    return [(src, dst, ACTIONS[r.action], PROTOS[r.protocol],
+             *(r.ports or (0, 0)), first + index)
+            for index, r in enumerate(rules)]
+
+
 def compiled(rules):
-    plain = [(r.src, r.dst, ACTIONS[r.action], PROTOS[r.protocol],
-              *(r.ports or (0, 0)), index) for index, r in enumerate(rules)]
-    return [e for group in compiler.entries(plain).values() for e in group]
+    return compiler.entries(plain(rules))[1, 2]
 
 
 def specificity(rule):
@@ -97,9 +124,18 @@ class CompileTest(testtools.TestCase):
 
     def test_lookups_match_the_precedence(self):
         rng = random.Random(2)
-        for _ in range(150):
-            rules = random_rules(rng, rng.randint(1, 6))
+        in_trie = in_runs = 0
+        for _ in range(300):
+            # many port rules of one protocol, now and then: more runs
+            # than an entry holds
+            rules = (random_rules(rng, rng.randint(1, 16)) if rng.random()
+                     < 0.7 else random_rules(rng, rng.randint(12, 24),
+                                             ('tcp', 'tcp', 'tcp', None),
+                                             range(1, 4000, 97)))
             entries = compiled(rules)
+            flags = [e.flags for e in entries[0].values()]
+            in_trie += any(f & compiler.IN_TRIE for f in flags)
+            in_runs += any(not f & compiler.IN_TRIE for f in flags)
             ports = {0, 1, 65535} | {p for r in rules if r.ports
                                      for q in r.ports
                                      for p in (q - 1, q, q + 1)}
@@ -108,40 +144,89 @@ class CompileTest(testtools.TestCase):
                     if proto not in (6, 17):
                         port = 0
                     self.assertEqual(expected(rules, proto, port),
-                                     lpm(entries, 1, 2, proto, port),
+                                     decide(entries, 1, 2, proto, port),
                                      (rules, proto, port))
+        # both ways the classifier decides were checked, many times
+        self.assertGreater(in_trie, 20)
+        self.assertGreater(in_runs, 200)
+
+    def test_runs_are_disjoint_and_ascending(self):
+        # port_verdict stops at the first run above the port
+        rng = random.Random(4)
+        for _ in range(300):
+            for entry in compiled(random_rules(rng, rng.randint(1, 8)))[
+                    0].values():
+                for (low, high, _), after in zip(
+                        entry.runs, entry.runs[1:] + ((65536,) * 3,)):
+                    self.assertLessEqual(low, high, entry)
+                    self.assertLess(high, after[0], entry)
+
+    def test_a_protocol_with_more_runs_than_an_entry_holds_is_in_trie(self):
+        ports = [policy.Rule(1, 2, policy.Action.ALLOW, 'tcp', (p, p))
+                 for p in range(10, 12 + 2 * compiler.RUNS_MAX, 2)]
+        found, trie = compiled(ports)
+        self.assertEqual({(1, 2, 6): compiler.Entry(
+            None, (), compiler.NO_REST | compiler.IN_TRIE)}, found)
+        self.assertEqual(compiler.RUNS_MAX + 1, len(trie))
+        found, trie = compiled(ports[1:])        # one run fewer: it fits
+        self.assertEqual(compiler.RUNS_MAX, len(found[1, 2, 6].runs))
+        self.assertEqual([], trie)
 
     def test_a_deny_on_one_port_beats_an_allow_on_all(self):
         rules = [policy.Rule(1, 2), policy.Rule(1, 2, policy.Action.DENY,
                                                 'tcp', (22, 22))]
         entries = compiled(rules)
-        self.assertEqual((layout.Action.DENY, 1), lpm(entries, 1, 2, 6, 22))
-        self.assertEqual((layout.Action.ALLOW, 0), lpm(entries, 1, 2, 6, 23))
-        self.assertEqual((layout.Action.ALLOW, 0), lpm(entries, 1, 2, 17, 22))
+        self.assertEqual((layout.Action.DENY, 1),
+                         decide(entries, 1, 2, 6, 22))
+        self.assertEqual((layout.Action.ALLOW, 0),
+                         decide(entries, 1, 2, 6, 23))
+        self.assertEqual((layout.Action.ALLOW, 0),
+                         decide(entries, 1, 2, 17, 22))
+        self.assertIsNone(decide(entries, 2, 1, 6, 23))
 
     def test_packed_entries_are_the_entries(self):
-        key = pinned.Codec(layout.PolicyKey)
+        key, value = (pinned.Codec(layout.ProtocolKey),
+                      pinned.Codec(layout.ProtocolPolicy))
+        trie_key = pinned.Codec(layout.PolicyKey)
         verdict = pinned.Codec(layout.Verdict)
         rng = random.Random(3)
         for round_ in range(40):
-            plain = []
+            rules = []
             # pairs with one rule (packed on their own) and with several
             for pair in range(rng.randint(1, 8)):
-                for rule in random_rules(rng, rng.choice([1, 1, 2, 5])):
-                    plain.append((1 + pair, 2 + round_, ACTIONS[rule.action],
-                                  PROTOS[rule.protocol],
-                                  *(rule.ports or (0, 0)), len(plain)))
-            want = sorted((key.pack(k), verdict.pack(v))
-                          for group in compiler.entries(plain).values()
-                          for k, v in group)
-            keys, verdicts = compiler.packed(plain, key, verdict)
-            got = list(zip(key.split(keys), verdict.split(verdicts)))
-            self.assertEqual(want, sorted(got), plain)
-            self.assertEqual(len(got), len(dict(got)), 'a key twice')
+                rules += plain(random_rules(rng, rng.choice([1, 1, 2, 5, 14])),
+                               1 + pair, 2 + round_, len(rules))
+            want = ([], [])
+            for found, trie in compiler.entries(rules).values():
+                want[0].extend((key.pack(k), bytes(as_struct(e)))
+                               for k, e in found.items())
+                want[1].extend((trie_key.pack(k), verdict.pack(v))
+                               for k, v in trie)
+            got = compiler.packed(rules)
+            for codecs, expect, (keys, values) in zip(
+                    ((key, value), (trie_key, verdict)), want, got):
+                pairs = list(zip(codecs[0].split(keys),
+                                 codecs[1].split(values)))
+                self.assertEqual(sorted(expect), sorted(pairs), rules)
+                self.assertEqual(len(pairs), len(dict(pairs)), 'a key twice')
 
     def test_fields_pack_as_rows(self):
-        key = pinned.Codec(layout.PolicyKey)
-        rows = [(32, 1, 2, 0, 0, 0), (64, 65535, 3, 6, 0, 80)]
-        self.assertEqual(b''.join(map(key.pack, rows)),
-                         key.pack_fields([f for row in rows for f in row]))
-        self.assertRaises(ValueError, key.pack_fields, [32, 1, 2])
+        for ctype, rows in ((layout.PolicyKey, [(32, 1, 2, 0, 0, 0),
+                                                (64, 65535, 3, 6, 0, 80)]),
+                            (layout.Pair, [(1, 2), (65535, 0)])):
+            codec = pinned.Codec(ctype)
+            self.assertEqual(b''.join(map(codec.pack, rows)),
+                             codec.pack_fields([f for row in rows
+                                                for f in row]))
+            self.assertRaises(ValueError, codec.pack_fields, [32, 1, 2])
+
+
+def as_struct(entry):
+    """An Entry as the C struct, built through ctypes (not compile.py)."""
+    value = layout.ProtocolPolicy()
+    value.rest.action, value.rest.rule = entry.rest or (0, 0)
+    value.runs, value.flags = len(entry.runs), entry.flags
+    for run, (low, high, (action, rule)) in zip(value.run, entry.runs):
+        run.low, run.high = low, high
+        run.verdict.action, run.verdict.rule = action, rule
+    return value
