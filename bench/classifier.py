@@ -11,6 +11,9 @@ bench/classifier.py``). Configurations, measured in one run:
   v2-full   this classifier with 100,000 rules (a third of them port
             ranges), 1,000,000 endpoints, 100,000 CIDR prefixes and a full
             connection table (1,000,000 flows)
+  floor     per packet only: the least a connection table of 1,000,000
+            flows costs, whatever the policy: one lookup in an LRU hash
+            keyed by the IPv4 5-tuple, and an insert when it misses
 
 Per packet: through BPF_PROG_TEST_RUN, every configuration loaded at once
 and measured in turn, round after round (medians): one run per packet over
@@ -63,6 +66,7 @@ V1_FILES = ('classifier.c', 'maps.h', 'parse.h', 'tables.h')
 PASS_ALL = 'int from_endpoint(struct __sk_buff *skb) { return 0; }\n' \
            'int to_endpoint(struct __sk_buff *skb) { return 0; }\n'
 SIZES = (0, 1000, 100000, 1000000)
+FLOOR_SIZE = 1000000
 FLOWS = 4000            # distinct flows measured per point
 
 
@@ -110,6 +114,53 @@ def clock_costs(repeat=100000):
     finally:
         bpf.cleanup()
     return {name: runs[name] - runs['none'] for name in ('ktime', 'coarse')}
+
+
+FLOOR = r"""
+#include <uapi/linux/bpf.h>
+#include <uapi/linux/if_ether.h>
+#include <uapi/linux/ip.h>
+struct floor_key { u32 saddr; u32 daddr; u16 sport; u16 dport; u32 proto; };
+BPF_TABLE("lru_hash", struct floor_key, u64, flows, FLOWS_MAX);
+static __always_inline int track(struct __sk_buff *skb)
+{
+    void *data = (void *)(long)skb->data;
+    void *end = (void *)(long)skb->data_end;
+    struct iphdr *ip = data + sizeof(struct ethhdr);
+    if ((void *)(ip + 1) + 4 > end)
+        return 2;
+    u16 *ports = (void *)(ip + 1);       /* the frames have no IP options */
+    struct floor_key key = { ip->saddr, ip->daddr, ports[0], ports[1],
+                             ip->protocol };
+    if (flows.lookup(&key))
+        return 0;
+    u64 one = 1;
+    flows.update(&key, &one);
+    return 0;
+}
+int from_endpoint(struct __sk_buff *skb) { return track(skb); }
+int to_endpoint(struct __sk_buff *skb) { return track(skb); }
+"""
+
+
+class Floor:
+    """The 'floor' configuration: a bare connection table of ``size``."""
+
+    def __init__(self, size, room):
+        from bcc import BPF
+        self.bpf = BPF(text=FLOOR, cflags=['-DFLOWS_MAX=%d' % (size + room)])
+        self.programs = {n: self.bpf.load_func(n.encode(), BPF.SCHED_CLS).fd
+                         for n in ('from_endpoint', 'to_endpoint')}
+        fd, rng = self.bpf[b'flows'].map_fd, random.Random(5)
+        for start in range(0, size, 65536):
+            count = min(65536, size - start)
+            keys = b''.join(struct.pack('=IIHHI', rng.getrandbits(32),
+                                        rng.getrandbits(32), 1, 2, 17)
+                            for _ in range(count))
+            libbpf.update_batch(fd, keys, bytes(8 * count), count)
+
+    def close(self):
+        self.bpf.cleanup()
 
 
 class PassAll:
@@ -240,6 +291,9 @@ def per_packet(sizes, flows, rounds):
         v1.tag('10.1.0.4', 200, 1)
         v1.load(SEED)
         configs['v1-seed'] = v1.programs
+        floor = Floor(FLOOR_SIZE, 2 * flows * rounds)
+        stack.callback(floor.close)
+        configs['floor'] = floor.programs
         for size in sizes:
             pin_dir = '/sys/fs/bpf/bench-%s' % uuid.uuid4().hex[:8]
             stack.callback(shutil.rmtree, pin_dir, ignore_errors=True)
@@ -408,16 +462,17 @@ def report_per_packet(costs, flows, rounds):
           % (rounds, flows, costs['none']['spread'],
              costs['none']['warm']))
     print('  from: web to remote destinations; to: web to db, both here')
-    print('  %-18s' % 'config' + ''.join('%11s' % c for c in COLUMNS))
-    rows = [('v1-seed', 'v1, seed policy')]
-    rows += [(size, 'v2, %d entries' % size) for size in SIZES]
-    for key, label in rows:
-        print('  %-18s' % label + ''.join(
+    print('  %-24s' % 'config' + ''.join('%11s' % c for c in COLUMNS))
+    v2 = [(size, 'v2, %d entries' % size) for size in SIZES]
+    floor = ('floor', 'floor, %d flows' % FLOOR_SIZE)
+    for key, label in [('v1-seed', 'v1, seed policy'), *v2, floor]:
+        print('  %-24s' % label + ''.join(
             '%11.0f' % costs[key][c] for c in COLUMNS))
-    for key, label in rows[1:]:
-        print('  %-18s' % (label + ' / v1') + ''.join(
-            '%11.2f' % (costs[key][c] / costs['v1-seed'][c])
-            for c in COLUMNS))
+    for (key, label), base in [*((row, 'v1-seed') for row in v2),
+                               (floor, 'v1-seed'), (v2[-1], 'floor')]:
+        print('  %-24s' % ('%s / %s' % (label, base.split('-')[0]))
+              + ''.join('%11.2f' % (costs[key][c] / costs[base][c])
+                        for c in COLUMNS))
 
 
 def main():

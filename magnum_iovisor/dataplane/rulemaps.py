@@ -135,9 +135,9 @@ class _Write:
                       in zip(map(per_pair.__getitem__, pair_of), protos)]
         self.singles = tuple(list(itertools.compress(column, single))
                              for column in (pair_of, actions, indexes))
-        in_trie = list(map(operator.not_, single))
-        self.trie = list(zip(*(itertools.compress(column, in_trie)
-                               for column in (new, actions, indexes))))
+        in_maps = list(map(operator.not_, single))
+        self.compiled = list(zip(*(itertools.compress(column, in_maps)
+                                   for column in (new, actions, indexes))))
 
     @functools.cached_property
     def single(self):
@@ -151,19 +151,20 @@ class _Write:
     def run(self):
         maps, rows, pairs = self.maps, self.in_force.rows, self.in_force.pairs
         pairs_map, rules_map = maps['pairs'], maps['rules']
-        compiled = [maps['protocols'], maps['policy']]
+        targets = (maps['protocols'], maps['policy'])   # as compile.Packed
         fresh = compiler.packed([(*k[:2], a, *k[2:], i)
-                                 for k, a, i in self.trie])
+                                 for k, a, i in self.compiled])
         if self.touched is not None:
             stale = compiler.packed([(*k[:2], a, *k[2:], i)
                                      for k, (i, a) in rows.items()
                                      if k[:2] in self.touched])
-            old = [_entries(m, packed) for m, packed in zip(compiled, stale)]
+            old = [_entries(m, packed) for m, packed in zip(targets, stale)]
             changes = [_changes(o, _entries(m, packed))
-                       for m, o, packed in zip(compiled, old, fresh)]
+                       for m, o, packed in zip(targets, old, fresh)]
         else:
-            old = [{}, {}]
-            changes = [(packed, b'') for packed in fresh]
+            old, changes = [{}, {}], [(packed, b'') for packed in fresh]
+        (protocol_writes, protocol_deletes), (trie_writes, trie_deletes) = (
+            changes)
         if pairs:
             pair_writes = [(pair, value)
                            for pair, value in self.single.items()
@@ -178,7 +179,7 @@ class _Write:
             pair_values = _interleaved(actions, indexes)
         pair_deletes = [pair for pair in pairs
                         if pair not in self.single and self._touched(pair)]
-        row_writes = [(i, k, a) for k, a, i in self.trie
+        row_writes = [(i, k, a) for k, a, i in self.compiled
                       if rows.get(k) != (i, a)]
         row_deletes = [i for k, (i, _) in rows.items()
                        if self._touched(k[:2])
@@ -187,9 +188,8 @@ class _Write:
             counters = maps['counters']
             counters.zero_packed(counters.key.pack_fields(self.born))
             # the trie first: a protocols entry sends packets there
-            for compiled_map, (writes, _) in reversed(list(zip(compiled,
-                                                               changes))):
-                compiled_map.set_packed(*writes)
+            maps['policy'].set_packed(*trie_writes)
+            maps['protocols'].set_packed(*protocol_writes)
             rules_map.set_packed(
                 rules_map.key.pack_fields([i for i, _, _ in row_writes]),
                 rules_map.value.pack_fields(
@@ -198,14 +198,13 @@ class _Write:
             pairs_map.set_packed(pairs_map.key.pack_fields(pair_keys),
                                  pairs_map.value.pack_fields(pair_values))
             # only now the old entries: each moment gives old or new
-            for compiled_map, (_, deletes) in zip(compiled, changes):
-                self._delete(compiled_map, deletes)
+            self._delete(maps['protocols'], protocol_deletes)
+            self._delete(maps['policy'], trie_deletes)
             pairs_map.delete_many(pair_deletes)
             rules_map.delete_many([(i,) for i in row_deletes])
         except libbpf.BpfError as exc:
-            for compiled_map, entries, (writes, _) in zip(compiled, old,
-                                                          changes):
-                _put_back(compiled_map, entries, writes[0])
+            for target, entries, (writes, _) in zip(targets, old, changes):
+                _put_back(target, entries, writes[0])
             self._restore()
             if exc.errno in (errno.E2BIG, errno.ENOSPC):
                 raise MapFull(exc.errno, 'policy: %s: the compiled policy '
