@@ -11,8 +11,9 @@ bench/policy_load.py``). Side by side in one run, alternating, the best of
 on two policies of ``--rules`` rules:
 
   pairs     every rule a (src, dst) pair, like the 2015 demo's policies
-  mixed     a third of the rules with a 51-port range (cut into about
-            ten LPM entries each), the rest pairs
+  mixed     a third of the rules with a 51-port range (a protocols entry
+            each; about ten LPM trie entries each before f62fb06), the
+            rest pairs
 
 Each is timed as: parse (the text), apply (``Dataplane.replace_policy``
 into empty maps), re-apply (the same policy again: nothing to write) and
@@ -31,7 +32,7 @@ import tempfile
 import time
 import uuid
 
-BASELINE = '3b5373c'   # main before the pairs map
+BASELINE = 'f62fb06'   # main before the protocols map
 STEPS = ('parse', 'apply', 'reapply', 'one_more')
 
 
