@@ -21,9 +21,10 @@ many distinct flows (never one key replayed), new-flow and established-flow
 packets at 0 / 1,000 / 100,000 / 1,000,000 entries, leaving for remote
 destinations (from) and entering a destination on this host (to), and one
 packet replayed (warm, every bucket in cache); the cost of the ``none``
-program (the test-run timer itself) is subtracted; and the two clocks the
-connection table could read. In traffic: iperf3 TCP and 64-byte UDP
-between namespaces (client and server on a CPU each), throughput ratio
+program (the test-run timer itself) is subtracted; and the three clocks the
+connection table could read (bpf_jiffies64, its clock, bpf_ktime_get_ns and
+bpf_ktime_get_coarse_ns). In traffic: iperf3 TCP and 64-byte UDP between
+namespaces (client and server on a CPU each), throughput ratio
 against no filter, and the programs' own run_time_ns / run_cnt on both
 CPUs (kernel.bpf_stats_enabled, on only for a third run, UDP, so that its
 clock reads do not count against the ratios). And the time to load
@@ -55,6 +56,7 @@ from magnum_iovisor import config  # noqa: E402
 from magnum_iovisor.dataplane import addresses  # noqa: E402
 from magnum_iovisor.dataplane import attach as tc  # noqa: E402
 from magnum_iovisor.dataplane import Dataplane  # noqa: E402
+from magnum_iovisor.dataplane import layout  # noqa: E402
 from magnum_iovisor.dataplane import libbpf  # noqa: E402
 from magnum_iovisor import policy  # noqa: E402
 from tests.functional import packets as pk  # noqa: E402
@@ -94,26 +96,29 @@ static __always_inline int keep(u64 value)
 int none(struct __sk_buff *skb) { return keep(0); }
 int ktime(struct __sk_buff *skb) { return keep(bpf_ktime_get_ns()); }
 int coarse(struct __sk_buff *skb) { return keep(bpf_ktime_get_coarse_ns()); }
+int jiffies(struct __sk_buff *skb) { return keep(bpf_jiffies64()); }
 """
 
 
 def clock_costs(repeat=100000):
-    """ns per call of bpf_ktime_get_ns and bpf_ktime_get_coarse_ns.
+    """ns per call of bpf_ktime_get_ns, _coarse_ns and bpf_jiffies64.
 
-    The connection table's clock (bpf/conntrack.h, ct_now), replayed.
+    The connection table's clock (bpf/conntrack.h, ct_now: jiffies) and the
+    two it could read instead, replayed.
     """
     from bcc import BPF
     bpf = BPF(text=CLOCKS)
     try:
         fds = {name: bpf.load_func(name.encode(), BPF.SCHED_CLS).fd
-               for name in ('none', 'ktime', 'coarse')}
+               for name in ('none', 'ktime', 'coarse', 'jiffies')}
         frame = flow_frames(1, 0)[0]
         runs = {name: statistics.median(
             libbpf.test_run(fd, frame, repeat)[1] for _ in range(5))
             for name, fd in fds.items()}
     finally:
         bpf.cleanup()
-    return {name: runs[name] - runs['none'] for name in ('ktime', 'coarse')}
+    return {name: runs[name] - runs['none']
+            for name in ('ktime', 'coarse', 'jiffies')}
 
 
 FLOOR = r"""
@@ -239,10 +244,11 @@ def fill_v2(dp, endpoints, rules, prefixes, flows):
            (2000 + i % 60000, 0)) for i in range(prefixes)]
     for start in range(0, len(pf), 65536):
         dp.maps['prefixes'].set_many(pf[start:start + 65536])
-    now = time.monotonic_ns()
+    # alive for an hour, in the classifiers' clock (jiffies)
+    expires = dp.ct_clock() + layout.CT_TCP_TIMEOUT_S * dp.ct_hz()
     ct = [((addresses.packed(v4(i, 0xAC000000)),
             addresses.packed(v4(i, 0xAD000000)), 1, 2, 17, b'\0' * 3),
-           (now + 3600 * 10 ** 9, 0, 0, 0, b'\0' * 7))
+           (expires, 0, 0, 0, b'\0' * 7))
           for i in range(flows)]
     for start in range(0, len(ct), 65536):
         dp.maps['conntrack'].set_many(ct[start:start + 65536])
@@ -488,10 +494,13 @@ def main():
         report_per_packet(per_packet(SIZES, args.flows, args.rounds),
                           args.flows, args.rounds)
         clocks = clock_costs()
-        print('clocks, one call replayed: bpf_ktime_get_ns %.0f ns, '
-              'bpf_ktime_get_coarse_ns %.0f ns (%.2f)'
+        print('clocks, one call replayed: bpf_ktime_get_ns %.1f ns, '
+              'bpf_ktime_get_coarse_ns %.1f ns (%.2f), bpf_jiffies64 %.1f '
+              'ns (%.2f; %.2f of coarse)'
               % (clocks['ktime'], clocks['coarse'],
-                 clocks['coarse'] / clocks['ktime']))
+                 clocks['coarse'] / clocks['ktime'], clocks['jiffies'],
+                 clocks['jiffies'] / clocks['ktime'],
+                 clocks['jiffies'] / clocks['coarse']))
         load = policy_load(100000)
         print('100,000 rules (a third port ranges): parse %.3f s, apply '
               '%.3f s, re-apply unchanged %.3f s'

@@ -147,7 +147,7 @@ static __always_inline struct conn *alive(struct conn *conn,
 {
 	if (!conn)
 		return NULL;
-	if (conn->expires < now) {
+	if (ct_dead(conn, now)) {
 		conntrack.delete(key);
 		return NULL;
 	}
@@ -360,4 +360,16 @@ int from_parent(struct __sk_buff *skb)
 	    !from_sandbox(host_netns.lookup(&zero), skb_netns_cookie(skb)))
 		return TC_ACT_OK;
 	return classify(skb, DIR_FROM_PARENT);
+}
+
+/* The connection clock for user space (Dataplane.ct_clock), by test run:
+ * what ct_now() reads, and its ticks a second. Attached nowhere. */
+int ct_clock(struct __sk_buff *skb)
+{
+	u64 now = ct_now();
+
+	skb->cb[CLOCK_CB_LOW] = (u32)now;
+	skb->cb[CLOCK_CB_HIGH] = now >> 32;
+	skb->cb[CLOCK_CB_HZ] = CT_HZ;
+	return TC_ACT_OK;
 }

@@ -177,18 +177,19 @@ enum conn_flag {
 };
 
 struct conn {
-	u64 expires;             /* CLOCK_MONOTONIC (coarse) ns: ct_now() */
+	u64 expires;             /* jiffies (ticks, CT_HZ a second): ct_now() */
 	u32 rule;                /* the allow rule the flow is counted in */
 	u32 generation;          /* policy generation it was last checked at */
 	u8 flags;                /* enum conn_flag, as of that generation */
 	u8 pad[7];
 };
 
-#define CT_TCP_TIMEOUT_NS (3600ULL * 1000000000ULL)
-#define CT_OTHER_TIMEOUT_NS (60ULL * 1000000000ULL)
+/* in seconds; conntrack.h counts them in ticks (CT_TICKS) */
+#define CT_TCP_TIMEOUT_S 3600
+#define CT_OTHER_TIMEOUT_S 60
 /* an entry's expiry is rewritten at most this often, so that established
  * packets rarely write to a shared cache line */
-#define CT_REFRESH_NS (1000000000ULL)
+#define CT_REFRESH_S 1
 
 /* state: array of u64, written by user space */
 enum state_index {
@@ -229,6 +230,13 @@ enum trace_cb {
 	TRACE_CB_REASON = 2,     /* enum drop_reason, 0: passes by policy */
 	TRACE_CB_RULE = 3,       /* rule index + 1, 0: no rule matched */
 	TRACE_CB_AUDITED = 4,    /* 1: a policy drop audit mode lets pass */
+};
+
+/* ct_clock's test runs (classifier.c): the skb->cb words */
+enum clock_cb {
+	CLOCK_CB_LOW = 0,        /* ct_now(), low 32 bits */
+	CLOCK_CB_HIGH = 1,       /* ct_now(), high 32 bits */
+	CLOCK_CB_HZ = 2,         /* CT_HZ: its ticks a second */
 };
 
 /* audit mode (bpf/audit.h): audit[group] or audit[AUDIT_ALL] non-zero;

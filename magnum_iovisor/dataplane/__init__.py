@@ -40,6 +40,7 @@ LISTEN_SECONDS = 2.0
 
 
 TC_ACT_OK = 0
+CLOCK_FRAME = bytes(14)     # a test run needs an Ethernet header, any will do
 
 
 class Traced(typing.NamedTuple):
@@ -451,10 +452,12 @@ class Dataplane:
         [(source, sport, destination, dport, proto, rule index)], ports in
         host order.
         """
-        now = time.monotonic_ns()
+        now, hz = self._clock()
+        # what the classifiers take for dead (bpf/conntrack.h, ct_dead)
+        latest = now + (layout.CT_TCP_TIMEOUT_S + layout.CT_REFRESH_S) * hz
         flows = []
         for f, c in self.maps['conntrack'].items():
-            if c.expires <= now:
+            if not now < c.expires <= latest:
                 continue
             saddr, daddr, sport, dport = f[:4]
             if c.flags & layout.ConnFlag.OPENED_BY_HIGH:
@@ -463,6 +466,24 @@ class Dataplane:
                           addresses.text(daddr), _ntohs(dport), f[4],
                           c.rule))
         return sorted(flows)
+
+    def ct_clock(self):
+        """The connection table's clock (jiffies) as the classifiers read it.
+
+        Conn.expires counts it; ``ct_hz()`` ticks make a second.
+        """
+        return self._clock()[0]
+
+    def ct_hz(self):
+        """Ticks a second of ``ct_clock()``, as the classifiers count them."""
+        return self._clock()[1]
+
+    def _clock(self):
+        ctx = libbpf.SkBuff()
+        libbpf.test_run(self.programs['ct_clock'], CLOCK_FRAME, ctx=ctx)
+        cb = ctx.cb
+        return (cb[layout.ClockCb.HIGH] << 32 | cb[layout.ClockCb.LOW],
+                cb[layout.ClockCb.HZ])
 
     def attach_links(self, ifname, addresses_, group, key):
         """Enforce on ``ifname`` (host namespace) with tcx links.

@@ -15,8 +15,11 @@ ADDR_WORDS = 4
 Address = ctypes.c_uint32 * ADDR_WORDS   # network byte order, IPv4 mapped
 POLICY_KEY_BITS = 64
 PORT_RUNS_MAX = 8
-CT_TCP_TIMEOUT_NS = 3600 * 10 ** 9
-CT_OTHER_TIMEOUT_NS = 60 * 10 ** 9
+# connection timeouts in seconds; Conn.expires counts ticks (jiffies), of
+# which the classifiers count Dataplane.ct_hz() a second
+CT_TCP_TIMEOUT_S = 3600
+CT_OTHER_TIMEOUT_S = 60
+CT_REFRESH_S = 1
 EVENTS_PER_SEC = 1000
 EVENTS_BURST = 100
 
@@ -54,6 +57,13 @@ class TraceCb(enum.IntEnum):
     REASON = 2       # DropReason, 0: passes by policy
     RULE = 3         # rule index + 1, 0: no rule matched (default deny)
     AUDITED = 4      # 1: a policy drop that audit mode lets pass
+
+
+class ClockCb(enum.IntEnum):
+    """skb->cb words of a ct_clock test run."""
+    LOW = 0          # the connection clock (jiffies), low 32 bits
+    HIGH = 1         # high 32 bits
+    HZ = 2           # its ticks a second
 
 
 # audit mode (bpf/audit.h): audit[group], audit[AUDIT_ALL] for every group
@@ -175,7 +185,7 @@ class ConnFlag(enum.IntFlag):
 
 
 class Conn(ctypes.Structure):
-    _fields_ = [('expires', ctypes.c_uint64),
+    _fields_ = [('expires', ctypes.c_uint64),        # jiffies
                 ('rule', ctypes.c_uint32),
                 ('generation', ctypes.c_uint32),
                 ('flags', ctypes.c_uint8),       # ConnFlag
@@ -243,4 +253,8 @@ MAPS = {
 PERCPU_MAPS = {'counters', 'denied', 'event_budget', 'events_lost',
                'drops', 'would_drop'}
 EVENTS_MAP = 'drop_events'
-PROGRAMS = ('from_endpoint', 'to_endpoint', 'from_parent')
+# the classifiers, attached by name (attach.py, tcx.py)
+CLASSIFIERS = ('from_endpoint', 'to_endpoint', 'from_parent')
+# every pinned program: the classifiers and ct_clock, which is only
+# test-run (Dataplane.ct_clock)
+PROGRAMS = CLASSIFIERS + ('ct_clock',)

@@ -8,9 +8,11 @@ registered on ifindex 1: "web" 10.1.0.3 / fd00:1::3, group 100. "db"
 
 import ctypes
 import random
+import time
 
 from bcc import BPF
 from magnum_iovisor.dataplane import events
+from magnum_iovisor.dataplane import features
 from magnum_iovisor.dataplane import layout
 from magnum_iovisor.dataplane import loader
 from magnum_iovisor import policy
@@ -70,7 +72,7 @@ class ClassifierTest(ClassifierBase):
         self.load('100>0 100>200:deny')
 
     def test_arp_of_the_endpoint_passes_both_ways(self):
-        for program in layout.PROGRAMS:
+        for program in layout.CLASSIFIERS:
             self.assertTrue(self.passes(program, pk.arp('10.1.0.3')))
         self.assertTrue(self.passes('from_endpoint', pk.arp('0.0.0.0')))
 
@@ -82,13 +84,13 @@ class ClassifierTest(ClassifierBase):
 
     def test_neighbour_discovery_passes(self):
         ns = pk.neighbour_solicitation('fe80::1', 'fd00:1::1')
-        for program in layout.PROGRAMS:
+        for program in layout.CLASSIFIERS:
             self.assertTrue(self.passes(program, ns))
 
     def test_other_ethertypes_are_dropped(self):
         for ethertype in (0x88CC, 0x8100):
             packet = pk.frame(ethertype, b'\x60' + b'\x00' * 39)
-            for program in layout.PROGRAMS:
+            for program in layout.CLASSIFIERS:
                 self.assertFalse(self.passes(program, packet))
         self.assertEqual({('ethertype', 0x88CC), ('ethertype', 0x8100)},
                          {(d.reason, d.ethertype) for d in self.drops()})
@@ -370,6 +372,84 @@ class EventsTest(ClassifierBase):
         seen = len(self.drops())
         self.assertLessEqual(seen, layout.EVENTS_BURST + 10)
         self.assertGreaterEqual(self.dataplane.events_lost(), 1000 - seen)
+
+
+class ConnectionClockTest(ClassifierBase):
+    """conn.expires counts jiffies (bpf/conntrack.h), read by ct_clock."""
+
+    out = pk.packet('10.1.0.3', '192.0.2.1', pk.UDP, pk.udp(5353, 53))
+    back = pk.packet('192.0.2.1', '10.1.0.3', pk.UDP, pk.udp(53, 5353))
+
+    def setUp(self):
+        super().setUp()
+        self.load('100>0')               # no rule back: replies need the flow
+
+    def entry(self, proto=pk.UDP):
+        """(key, value) of the one entry of ``proto``, or None."""
+        found = [(key, conn) for key, conn
+                 in self.dataplane.maps['conntrack'].items()
+                 if key[4] == proto]
+        self.assertLessEqual(len(found), 1)
+        return found[0] if found else None
+
+    def test_the_clock_ticks_at_the_running_kernels_hz(self):
+        hz = self.dataplane.ct_hz()
+        if features.kernel_hz():
+            self.assertEqual(features.kernel_hz(), hz)
+        # each clock read lies between two monotonic ones
+        t0 = time.monotonic()
+        first = self.dataplane.ct_clock()
+        t1 = time.monotonic()
+        time.sleep(0.2)
+        t2 = time.monotonic()
+        second = self.dataplane.ct_clock()
+        t3 = time.monotonic()
+        ticks = second - first
+        self.assertGreaterEqual(ticks, (t2 - t1) * hz - 2)
+        self.assertLessEqual(ticks, (t3 - t0) * hz + 2)
+
+    def test_a_new_connection_expires_after_its_protocols_timeout(self):
+        hz = self.dataplane.ct_hz()
+        tcp = pk.packet('10.1.0.3', '192.0.2.1', pk.TCP, pk.tcp(40000, 80))
+        for proto, packet, seconds in (
+                (pk.UDP, self.out, layout.CT_OTHER_TIMEOUT_S),
+                (pk.TCP, tcp, layout.CT_TCP_TIMEOUT_S)):
+            before = self.dataplane.ct_clock()
+            self.assertTrue(self.passes('from_endpoint', packet))
+            after = self.dataplane.ct_clock()
+            _, conn = self.entry(proto)
+            self.assertGreaterEqual(conn.expires, before + seconds * hz)
+            self.assertLessEqual(conn.expires, after + seconds * hz)
+
+    def rewrite(self, expires):
+        """Open the flow, check its reply passes, then set its expiry."""
+        self.assertTrue(self.passes('from_endpoint', self.out))
+        self.assertTrue(self.passes('to_endpoint', self.back))
+        key, conn = self.entry()
+        self.dataplane.maps['conntrack'].set(key, conn._replace(
+            expires=expires(self.dataplane.ct_clock())))
+
+    def test_an_expired_entry_lets_no_reply_pass(self):
+        self.rewrite(lambda now: now - 1)
+        self.assertFalse(self.passes('to_endpoint', self.back))
+        self.assertIsNone(self.entry())
+
+    def test_the_furthest_expiry_this_clock_writes_is_alive(self):
+        hz = self.dataplane.ct_hz()
+        self.rewrite(lambda now: now + layout.CT_TCP_TIMEOUT_S * hz)
+        self.assertTrue(self.passes('to_endpoint', self.back))
+        self.assertEqual(1, len(self.dataplane.connections()))
+
+    def test_an_entry_of_the_old_clock_is_deleted_and_opened_again(self):
+        # versions before jiffies wrote CLOCK_MONOTONIC ns
+        self.rewrite(lambda now: time.monotonic_ns() + 3600 * 10 ** 9)
+        self.assertEqual([], self.dataplane.connections())
+        self.assertFalse(self.passes('to_endpoint', self.back))
+        self.assertIsNone(self.entry())
+        # fails closed until the opener's next packet opens it again
+        self.assertTrue(self.passes('from_endpoint', self.out))
+        self.assertTrue(self.passes('to_endpoint', self.back))
+        self.assertEqual(1, len(self.dataplane.connections()))
 
 
 class PortCases:

@@ -50,7 +50,7 @@ class KernelFeaturesTest(base.DataplaneTestCase):
         self.addCleanup(bpf.cleanup)
         return {name: features.BPF_FUNC_GET_NETNS_COOKIE
                 in helpers_called(bpf.dump_func(name.encode()))
-                for name in layout.PROGRAMS}
+                for name in layout.CLASSIFIERS}
 
     def test_only_the_variant_for_old_kernels_goes_without_the_helper(self):
         self.assertEqual({'from_endpoint': True, 'to_endpoint': False,
