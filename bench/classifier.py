@@ -5,6 +5,8 @@ bench/classifier.py``). Configurations, measured in one run:
 
   none      a program that passes everything (BPF_PROG_TEST_RUN) or no
             filter attached (traffic)
+  pass-all  traffic only: that program attached where the classifiers go,
+            the least any classifier costs there
   v1-seed   the classifier of main at 5810df9 (stateless pairs), compiled
             from ``git show``, on the seed's policy
   v2-seed   this classifier on the seed's policy
@@ -360,7 +362,7 @@ def iperf(net, args, seconds):
 
 
 def traffic(rounds, seconds):
-    names = ('none', 'v1-seed', 'v2-seed', 'v2-full')
+    names = ('none', 'pass-all', 'v1-seed', 'v2-seed', 'v2-full')
     results = {name: {'tcp_gbps': [], 'udp_kpps': [], 'ns': []}
                for name in names}
     for _ in range(rounds):
@@ -391,7 +393,12 @@ def one_round(name, figures, seconds):
     try:
         for host, address in (('web', '10.1.0.3'), ('db', '10.1.0.4')):
             net.add_endpoint(host, address)
-        if name == 'v1-seed':
+        if name == 'pass-all':
+            holder = PassAll()
+            for host in ('web', 'db'):
+                tc.attach(net.host_ifaces[host], holder.programs,
+                          net.slave, sandbox_side=False)
+        elif name == 'v1-seed':
             holder = V1(pin_dir)
             holder.load(SEED)
             for host, group in (('web', 100), ('db', 200)):
