@@ -38,6 +38,7 @@ from magnum_iovisor.dataplane import libbpf
 _PAIR = operator.itemgetter(0, 1)
 _PROTO = operator.itemgetter(2)
 _FIRST = operator.itemgetter(0)
+_INDEX = operator.itemgetter(6)            # of compile.py's rule tuples
 _SECOND = operator.itemgetter(1)
 
 
@@ -152,8 +153,9 @@ class _Write:
         maps, rows, pairs = self.maps, self.in_force.rows, self.in_force.pairs
         pairs_map, rules_map = maps['pairs'], maps['rules']
         targets = (maps['protocols'], maps['policy'])   # as compile.Packed
-        fresh = compiler.packed([(*k[:2], a, *k[2:], i)
-                                 for k, a, i in self.compiled])
+        # compile.py's rule tuples, which also make the rows of rules
+        compiled = [(*k[:2], a, *k[2:], i) for k, a, i in self.compiled]
+        fresh = compiler.packed(compiled)
         if self.touched is not None:
             stale = compiler.packed([(*k[:2], a, *k[2:], i)
                                      for k, (i, a) in rows.items()
@@ -179,8 +181,9 @@ class _Write:
             pair_values = _interleaved(actions, indexes)
         pair_deletes = [pair for pair in pairs
                         if pair not in self.single and self._touched(pair)]
-        row_writes = [(i, k, a) for k, a, i in self.compiled
-                      if rows.get(k) != (i, a)]
+        row_writes = [rule for rule, (k, a, i) in zip(compiled,
+                                                      self.compiled)
+                      if rows.get(k) != (i, a)] if rows else compiled
         row_deletes = [i for k, (i, _) in rows.items()
                        if self._touched(k[:2])
                        and (k not in self.wanted or k[:2] in self.single)]
@@ -191,10 +194,9 @@ class _Write:
             maps['policy'].set_packed(*trie_writes)
             maps['protocols'].set_packed(*protocol_writes)
             rules_map.set_packed(
-                rules_map.key.pack_fields([i for i, _, _ in row_writes]),
-                rules_map.value.pack_fields(
-                    [f for i, k, a in row_writes
-                     for f in (*k[:2], a, *k[2:], 0)]))
+                rules_map.key.pack_fields(list(map(_INDEX, row_writes))),
+                rules_map.value.pack_fields(list(itertools.chain.from_iterable(
+                    map(_rule_def, row_writes)))))
             pairs_map.set_packed(pairs_map.key.pack_fields(pair_keys),
                                  pairs_map.value.pack_fields(pair_values))
             # only now the old entries: each moment gives old or new
@@ -267,6 +269,11 @@ def _put_back(compiled_map, old, written):
             libbpf.delete(compiled_map.fd, key)
     for key, value in old.items():
         libbpf.update(compiled_map.fd, key, value)
+
+
+def _rule_def(rule):
+    """A layout.RuleDef's fields from compile.py's rule tuple."""
+    return (*rule[:6], 0)
 
 
 def _interleaved(first, second):
