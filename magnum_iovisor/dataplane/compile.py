@@ -31,6 +31,7 @@ import struct
 import typing
 
 from magnum_iovisor.dataplane import layout
+from magnum_iovisor.dataplane import pinned
 
 PROTO_BITS = 40
 PORT_BITS = 48
@@ -40,28 +41,18 @@ RUNS_MAX = layout.PORT_RUNS_MAX
 NO_REST = int(layout.ProtocolFlag.NO_REST)
 IN_TRIE = int(layout.ProtocolFlag.IN_TRIE)
 
-# the maps' rows as flat fields (bpf/maps.h): each is as long as its
-# layout.py struct and a multiple of its alignment, so rows repeat unpadded
-_PROTOCOL_KEY = 'HHI'
-_PROTOCOL_HEAD = 'IIHHI'          # rest (action, rule), runs, flags, pad
-_RUN = 'HHII'                     # low, high, verdict (action, rule)
+# the maps' rows as flat fields (bpf/maps.h through layout.py); rows repeat
+# unpadded, as a struct's size is a multiple of its alignment
+_PROTOCOL_KEY = pinned.flat_format(layout.ProtocolKey)
+_PROTOCOL_HEAD = pinned.flat_format(layout.ProtocolPolicy, without=('run',))
+_RUN = pinned.flat_format(layout.PortRun)
 _UNUSED_RUN = '%dx' % struct.calcsize(_RUN)
-_TRIE_KEY = 'IHHBBH'
-_VERDICT = 'II'
-
-
-def _check_rows():
-    for row, ctype in ((_PROTOCOL_KEY, layout.ProtocolKey),
-                       (_PROTOCOL_HEAD + _RUN * RUNS_MAX,
-                        layout.ProtocolPolicy),
-                       (_TRIE_KEY, layout.PolicyKey),
-                       (_VERDICT, layout.Verdict)):
-        if struct.calcsize('@' + row) != ctypes.sizeof(ctype):
-            raise TypeError('compile.py: row %s does not match %s'
-                            % (row, ctype.__name__))
-
-
-_check_rows()
+_TRIE_KEY = pinned.flat_format(layout.PolicyKey)
+_VERDICT = pinned.flat_format(layout.Verdict)
+if struct.calcsize('@' + _PROTOCOL_HEAD + _RUN * RUNS_MAX) != ctypes.sizeof(
+        layout.ProtocolPolicy):
+    raise TypeError('compile.py: the runs are not the last field of '
+                    'layout.ProtocolPolicy, or are padded')
 
 
 class Entry(typing.NamedTuple):

@@ -25,6 +25,25 @@ def _format(kind):
     return _FORMATS[kind]
 
 
+def flat_format(ctype, without=()):
+    """A layout.py struct's format with nested structs spelled out.
+
+    Arrays of structs too; the fields named in ``without`` left out.
+    """
+    out = []
+    for name, kind in ctype._fields_:
+        if name in without:
+            continue
+        if issubclass(kind, ctypes.Structure):
+            out.append(flat_format(kind))
+        elif issubclass(kind, ctypes.Array) and issubclass(
+                kind._type_, ctypes.Structure):
+            out.append(flat_format(kind._type_) * kind._length_)
+        else:
+            out.append(_format(kind))
+    return ''.join(out)
+
+
 class Codec:
     """Packs and unpacks rows of one ctypes struct from layout.py."""
 

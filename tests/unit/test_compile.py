@@ -6,8 +6,10 @@ give, for every packet, the verdict and counted rule that the contract
 gives.
 """
 
+import ctypes
 import random
 import socket
+import struct
 
 import testtools
 
@@ -219,6 +221,19 @@ class CompileTest(testtools.TestCase):
                              codec.pack_fields([f for row in rows
                                                 for f in row]))
             self.assertRaises(ValueError, codec.pack_fields, [32, 1, 2])
+
+
+class FlatFormatTest(testtools.TestCase):
+    def test_nested_structs_are_spelled_out_in_place(self):
+        self.assertEqual('II' + 'HHI' + 'HHII' * layout.PORT_RUNS_MAX,
+                         pinned.flat_format(layout.ProtocolPolicy))
+        self.assertEqual('IIHHI', pinned.flat_format(
+            layout.ProtocolPolicy, without=('run',)))
+        # arrays of scalars stay bytes, as the codecs read them
+        self.assertEqual('16s16sHHB3s', pinned.flat_format(layout.Flow))
+        for ctype in (layout.ProtocolPolicy, layout.Flow, layout.PolicyKey):
+            self.assertEqual(ctypes.sizeof(ctype), struct.calcsize(
+                '@' + pinned.flat_format(ctype)), ctype)
 
 
 def as_struct(entry):
