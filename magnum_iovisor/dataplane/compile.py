@@ -41,14 +41,15 @@ RUNS_MAX = layout.PORT_RUNS_MAX
 NO_REST = int(layout.ProtocolFlag.NO_REST)
 IN_TRIE = int(layout.ProtocolFlag.IN_TRIE)
 
-# the maps' rows as flat fields (bpf/maps.h through layout.py); rows repeat
-# unpadded, as a struct's size is a multiple of its alignment
-_PROTOCOL_KEY = pinned.flat_format(layout.ProtocolKey)
+_PROTOCOL_KEY = pinned.Codec(layout.ProtocolKey)
+_TRIE_KEY = pinned.Codec(layout.PolicyKey)
+_VERDICT = pinned.Codec(layout.Verdict)
+# a protocols value as flat fields (bpf/maps.h through layout.py), its
+# unused runs as padding; rows repeat unpadded, as a struct's size is a
+# multiple of its alignment
 _PROTOCOL_HEAD = pinned.flat_format(layout.ProtocolPolicy, without=('run',))
 _RUN = pinned.flat_format(layout.PortRun)
 _UNUSED_RUN = '%dx' % struct.calcsize(_RUN)
-_TRIE_KEY = pinned.flat_format(layout.PolicyKey)
-_VERDICT = pinned.flat_format(layout.Verdict)
 if struct.calcsize('@' + _PROTOCOL_HEAD + _RUN * RUNS_MAX) != ctypes.sizeof(
         layout.ProtocolPolicy):
     raise TypeError('compile.py: the runs are not the last field of '
@@ -183,13 +184,13 @@ def packed(rules):
         for key, verdict in trie:
             trie_keys.extend(key)
             trie_verdicts.extend(verdict)
-    return Packed((_pack_rows(_PROTOCOL_KEY, keys, 3), b''.join(values)),
-                  (_pack_rows(_TRIE_KEY, trie_keys, 6),
-                   _pack_rows(_VERDICT, trie_verdicts, 2)))
+    return Packed((_PROTOCOL_KEY.pack_fields(keys), b''.join(values)),
+                  (_TRIE_KEY.pack_fields(trie_keys),
+                   _VERDICT.pack_fields(trie_verdicts)))
 
 
 def _pack_rows(row, fields, per_row):
-    """Rows of ``per_row`` fields each, given as one flat list."""
+    """Value rows of ``per_row`` fields each, given as one flat list."""
     return struct.pack('@' + row * (len(fields) // per_row), *fields)
 
 
